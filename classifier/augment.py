@@ -1,0 +1,318 @@
+"""Image augmentation shared by training and the synthetic demo generator.
+
+Two kinds of views of a labelled document image:
+
+* ``simulate_capture`` - a phone-photo-like view: the document warped in
+  perspective onto a cluttered background, at any rotation, with camera-like
+  lighting, blur, noise and JPEG artefacts. It also returns where the
+  document's corners ended up, so the demo generator can write corner labels.
+* ``augment`` - one random training view: either a capture or a milder
+  scan-like view.
+
+Everything random is drawn from the ``numpy.random.Generator`` passed in, so
+a given generator state always yields the same image. All pixel work is done
+with OpenCV on uint8 arrays for speed (a call takes a few milliseconds).
+
+Coordinates: a W x H image spans [0, W] x [0, H] (pixel centres at
+i + 0.5, as in Pillow), so a flat image's corners are (0, 0), (W, 0), (W, H)
+and (0, H).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+PHOTO_SIZES = ((640, 480), (480, 640), (800, 600), (600, 800))
+MAX_SIDE = 800
+# Photos used as backgrounds are decoded once per process at this size.
+_BACKGROUND_CACHE_SIDE = 1024
+
+
+def _rgb_array(img: Image.Image, max_side: int | None = None) -> np.ndarray:
+    """RGB uint8 array of ``img``, area-downscaled so its longer side is at most ``max_side``."""
+    a = np.asarray(img.convert("RGB"))
+    if max_side is not None and max(a.shape[:2]) > max_side:
+        f = max_side / max(a.shape[:2])
+        size = (max(1, round(a.shape[1] * f)), max(1, round(a.shape[0] * f)))
+        a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+    return a
+
+
+def _edge_to_centre(m: np.ndarray) -> np.ndarray:
+    """Convert a homography between edge coordinates (image spans [0, W]) into the
+    pixel-centre convention OpenCV's warps use, so corners land exactly."""
+    shift = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
+    unshift = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]])
+    return unshift @ m @ shift
+
+
+def _warp(src: np.ndarray, dst_quad: np.ndarray, size: tuple[int, int], **kwargs) -> np.ndarray:
+    """Warp ``src`` so that its corners land on ``dst_quad`` in an image of ``size`` (w, h)."""
+    h, w = src.shape[:2]
+    src_quad = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    m = cv2.getPerspectiveTransform(src_quad, np.float32(dst_quad))
+    return cv2.warpPerspective(src, _edge_to_centre(m), size, flags=cv2.INTER_LINEAR, **kwargs)
+
+
+def _rotation(degrees: float) -> np.ndarray:
+    """2x2 rotation matrix; positive angles turn clockwise on screen (y points down)."""
+    t = np.deg2rad(degrees)
+    return np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+
+
+def _random_colour(rng: np.random.Generator, low: int = 0, high: int = 256) -> tuple[int, int, int]:
+    return tuple(int(c) for c in rng.integers(low, high, 3))
+
+
+# --------------------------------------------------------------------------
+# Backgrounds
+# --------------------------------------------------------------------------
+
+@lru_cache(maxsize=64)
+def _load_background(path: str) -> np.ndarray:
+    """Decoded (and downscaled) background photo, cached because decoding a
+    large photo costs more than a whole augmentation."""
+    with Image.open(path) as img:
+        img.draft("RGB", (_BACKGROUND_CACHE_SIDE, _BACKGROUND_CACHE_SIDE))  # fast JPEG downscale
+        return _rgb_array(img, _BACKGROUND_CACHE_SIDE)
+
+
+def _photo_background(rng: np.random.Generator, size: tuple[int, int], path: Path) -> np.ndarray:
+    """Random crop of a background photo with the aspect ratio of ``size``, resized to it."""
+    photo = _load_background(str(path))
+    ph, pw = photo.shape[:2]
+    w, h = size
+    frac = rng.uniform(0.5, 1.0)
+    cw = min(pw, ph * w / h) * frac
+    ch = cw * h / w
+    x0, y0 = rng.uniform(0, pw - cw), rng.uniform(0, ph - ch)
+    crop = photo[int(y0):int(y0 + ch) + 1, int(x0):int(x0 + cw) + 1]
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    return cv2.resize(np.ascontiguousarray(crop), size, interpolation=cv2.INTER_AREA)
+
+
+def _texture(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """Base surface: a tinted flat, gradient, blotchy, wood-like or fabric-like texture."""
+    w, h = size
+    base = np.array(_random_colour(rng, 30, 230), np.float32)
+    kind = rng.choice(["flat", "gradient", "blotches", "wood", "fabric"])
+    # Low-resolution intensity fields are computed small and upscaled: cheap and smooth.
+    if kind == "gradient":
+        field = cv2.resize(rng.uniform(-50, 50, (2, 2)).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+    elif kind == "blotches":
+        cells = int(rng.integers(3, 12))
+        field = cv2.resize(rng.uniform(-35, 35, (cells, cells)).astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
+    elif kind == "wood":
+        sw, sh = max(2, w // 4), max(2, h // 4)
+        warp = cv2.resize(rng.uniform(-1, 1, (4, 4)).astype(np.float32), (sw, sh), interpolation=cv2.INTER_CUBIC)
+        along = np.linspace(0, rng.uniform(8, 30), sh, dtype=np.float32)[:, None]
+        grain = np.sin(2 * np.pi * (along + 2.5 * warp)) + 0.4 * np.sin(7 * np.pi * (along + warp))
+        field = cv2.resize(20 * grain.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+        if rng.random() < 0.5:
+            field = cv2.resize(cv2.rotate(field, cv2.ROTATE_90_CLOCKWISE), size)
+    elif kind == "fabric":
+        period = rng.uniform(2.5, 7)
+        sx = np.sin(np.arange(w, dtype=np.float32) * 2 * np.pi / period)
+        sy = np.sin(np.arange(h, dtype=np.float32) * 2 * np.pi / period)
+        field = 12 * (sy[:, None] + sx[None, :]) + 10 * np.outer(sy, sx)
+    else:
+        field = np.zeros((h, w), np.float32)
+    # Tint the grey field with the base colour through a per-channel lookup table:
+    # much cheaper than float arithmetic on three full-size channels.
+    grey = np.clip(field + 128, 0, 255).astype(np.uint8)
+    lut = np.clip(base[None, :] + np.arange(-128, 128, dtype=np.float32)[:, None], 0, 255)
+    return cv2.LUT(cv2.merge([grey, grey, grey]), lut.astype(np.uint8)[:, None, :])
+
+
+def _clutter(rng: np.random.Generator, img: np.ndarray) -> None:
+    """Draw desk clutter in place: papers with text-like lines, keyboards, mugs, cables, scribbles."""
+    h, w = img.shape[:2]
+    scale = max(w, h)
+    for _ in range(int(rng.integers(0, 9))):
+        kind = rng.choice(["paper", "keyboard", "disc", "line", "scribble", "text"])
+        cx, cy = rng.uniform(-0.1, 1.1) * w, rng.uniform(-0.1, 1.1) * h
+        colour = _random_colour(rng)
+        if kind in ("paper", "keyboard"):
+            bw, bh = rng.uniform(0.15, 0.6, 2) * scale
+            box = cv2.boxPoints(((cx, cy), (bw, bh), rng.uniform(0, 180)))
+            fill = _random_colour(rng, 200, 256) if kind == "paper" else _random_colour(rng, 10, 70)
+            cv2.fillConvexPoly(img, box.astype(np.int32), fill, cv2.LINE_AA)
+            # rows of marks: text lines on paper, key rows on a keyboard
+            rows = int(rng.integers(4, 14))
+            ink = _random_colour(rng, 0, 90) if kind == "paper" else _random_colour(rng, 90, 180)
+            for r in range(1, rows):
+                a, b = box[0] + (box[3] - box[0]) * r / rows, box[1] + (box[2] - box[1]) * r / rows
+                end = a + (b - a) * rng.uniform(0.4, 0.95)
+                dash = 3 if kind == "paper" else max(2, int(0.02 * scale))
+                cv2.line(img, tuple(a.astype(int)), tuple(end.astype(int)), ink, dash, cv2.LINE_AA)
+        elif kind == "disc":
+            r = int(rng.uniform(0.03, 0.15) * scale)
+            cv2.circle(img, (int(cx), int(cy)), r, colour, -1, cv2.LINE_AA)
+            cv2.circle(img, (int(cx), int(cy)), int(r * 0.8), _random_colour(rng), max(1, r // 8), cv2.LINE_AA)
+        elif kind == "line":
+            end = (int(cx + rng.normal(0, scale / 2)), int(cy + rng.normal(0, scale / 2)))
+            cv2.line(img, (int(cx), int(cy)), end, colour, int(rng.integers(1, 8)), cv2.LINE_AA)
+        elif kind == "scribble":
+            pts = np.cumsum(rng.normal(0, scale / 30, (int(rng.integers(5, 30)), 2)), axis=0) + (cx, cy)
+            cv2.polylines(img, [pts.astype(np.int32)], False, colour, int(rng.integers(1, 4)), cv2.LINE_AA)
+        else:  # text-like: random letters, like a poster or a screen in the background
+            letters = "".join(rng.choice(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 "), int(rng.integers(4, 20))))
+            cv2.putText(img, letters, (int(cx), int(cy)), cv2.FONT_HERSHEY_SIMPLEX,
+                        rng.uniform(0.4, 2.0), colour, int(rng.integers(1, 4)), cv2.LINE_AA)
+
+
+def _random_background_array(rng: np.random.Generator, size: tuple[int, int], backgrounds: Sequence[Path]) -> np.ndarray:
+    if backgrounds and rng.random() < 0.6:
+        img = _photo_background(rng, size, backgrounds[int(rng.integers(len(backgrounds)))])
+        if rng.random() < 0.3:
+            _clutter(rng, img)
+        return img
+    img = _texture(rng, size)
+    _clutter(rng, img)
+    if rng.random() < 0.5:  # out-of-focus surroundings
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 2.5))
+    return img
+
+
+def random_background(rng: np.random.Generator, size: tuple[int, int], backgrounds: Sequence[Path] = ()) -> Image.Image:
+    """Cluttered RGB background of ``size`` (w, h): a procedural texture with desk
+    clutter or, when ``backgrounds`` (photo paths) are given, often a random crop of one."""
+    return Image.fromarray(_random_background_array(rng, size, backgrounds))
+
+
+# --------------------------------------------------------------------------
+# Camera and scanner artefacts
+# --------------------------------------------------------------------------
+
+def _photometric(img: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """Uneven lighting and colour cast, brightness/contrast/gamma, blur, sensor noise
+    and JPEG re-compression; ``strength`` 1 is phone-photo-like, smaller is scan-like."""
+    h, w = img.shape[:2]
+    # Lighting: a smooth per-channel gain field (uneven light plus white-balance cast).
+    cells = int(rng.integers(2, 4))
+    gain = rng.uniform(1 - 0.45 * strength, 1 + 0.1 * strength, (cells, cells, 1))
+    gain = gain * rng.uniform(1 - 0.12 * strength, 1 + 0.12 * strength, (1, 1, 3))
+    gain = cv2.resize(np.clip(gain * 128, 0, 255).astype(np.uint8), (w, h), interpolation=cv2.INTER_LINEAR)
+    img = cv2.multiply(img, gain, scale=1 / 128)
+    # Brightness, contrast and gamma in one lookup table.
+    x = np.arange(256) / 255.0
+    y = x ** rng.uniform(1 - 0.25 * strength, 1 + 0.3 * strength)
+    y = (y - 0.5) * rng.uniform(1 - 0.3 * strength, 1 + 0.2 * strength) + 0.5
+    y = y + rng.uniform(-0.12, 0.12) * strength
+    img = cv2.LUT(img, np.clip(y * 255, 0, 255).astype(np.uint8))
+    # Blur: defocus, sometimes hand shake.
+    r = rng.random()
+    if r < 0.15 * strength:
+        length = int(rng.integers(3, 10))
+        kernel = np.zeros((length, length), np.float32)
+        kernel[length // 2] = 1
+        rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), rng.uniform(0, 180), 1)
+        kernel = cv2.warpAffine(kernel, rot, (length, length))
+        img = cv2.filter2D(img, -1, kernel / max(kernel.sum(), 1e-6))
+    elif r < 0.75:
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 0.3 + 1.4 * strength))
+    # Sensor noise (uniform integer noise: as good as Gaussian after JPEG, and much cheaper).
+    amp = int(rng.integers(0, 2 + 12 * strength))
+    if amp:
+        noise = rng.integers(-amp, amp + 1, img.shape, dtype=np.int16)
+        img = cv2.add(img, noise, dtype=cv2.CV_8U)
+    quality = int(rng.integers(35 if strength >= 1 else 60, 96))
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+
+
+def _shadow(img: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Soft shadow the document casts on the surface, drawn at quarter resolution for speed."""
+    h, w = img.shape[:2]
+    sw, sh = max(1, w // 4), max(1, h // 4)
+    offset = rng.normal(0, 0.015 * max(w, h), 2)
+    mask = np.zeros((sh, sw), np.uint8)
+    cv2.fillConvexPoly(mask, np.round((quad + offset) / 4).astype(np.int32), 255, cv2.LINE_AA)
+    mask = cv2.GaussianBlur(mask, (0, 0), rng.uniform(1, 5))
+    shade = 255 - (cv2.resize(mask, (w, h)) * rng.uniform(0.2, 0.6)).astype(np.uint8)
+    return cv2.multiply(img, cv2.merge([shade, shade, shade]), scale=1 / 255)
+
+
+def _capture_quad(rng: np.random.Generator, doc_size: tuple[int, int], frame: tuple[int, int]) -> np.ndarray:
+    """Where the document's corners go in the photo: its longer side covers 30-80% of the
+    frame's longer side (less if needed to stay in frame), any rotation, some tilt."""
+    w, h = doc_size
+    fw, fh = frame
+    long_side = rng.uniform(0.3, 0.8) * max(fw, fh)
+    corners = np.array([[-w, -h], [w, -h], [w, h], [-w, h]], float) / 2 * (long_side / max(w, h))
+    if rng.random() < 0.7:  # mostly near-upright in one of the four orientations ...
+        angle = 90 * rng.integers(4) + rng.normal(0, 6)
+    else:  # ... but any angle happens
+        angle = rng.uniform(0, 360)
+    quad = corners @ _rotation(angle).T
+    quad += rng.uniform(-0.07, 0.07, (4, 2)) * long_side  # perspective tilt
+    margin = 0.02 * min(fw, fh)
+    extent = quad.max(axis=0) - quad.min(axis=0)
+    quad *= min(1.0, (fw - 2 * margin) / extent[0], (fh - 2 * margin) / extent[1])
+    low = margin - quad.min(axis=0)
+    high = np.array([fw, fh]) - margin - quad.max(axis=0)
+    return quad + rng.uniform(low, np.maximum(low, high))
+
+
+def simulate_capture(doc: Image.Image, rng: np.random.Generator, *, backgrounds: Sequence[Path] = (),
+                     out_size: tuple[int, int] | None = None) -> tuple[Image.Image, np.ndarray]:
+    """Photograph-like view of a flat document on a cluttered background.
+
+    Returns the RGB image (``out_size`` (w, h), by default a random phone-like size)
+    and the document's corners in it as a float (4, 2) array: the document's own
+    top-left, top-right, bottom-right, bottom-left (clockwise on screen), whatever
+    the rotation.
+    """
+    if out_size is None:
+        out_size = PHOTO_SIZES[int(rng.integers(len(PHOTO_SIZES)))]
+    src = _rgb_array(doc)
+    quad = _capture_quad(rng, (src.shape[1], src.shape[0]), out_size)
+    # Pre-shrink with area averaging: a perspective warp alone would alias fine print.
+    side = max(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1))
+    if max(src.shape[:2]) > 1.3 * side:
+        src = _rgb_array(doc, int(side))
+    img = _random_background_array(rng, out_size, backgrounds)
+    if rng.random() < 0.5:
+        img = _shadow(img, quad, rng)
+    img = _warp(src, quad, out_size, dst=img, borderMode=cv2.BORDER_TRANSPARENT)
+    img = _photometric(img, rng, 1.0)
+    return Image.fromarray(img), quad.astype(np.float32)
+
+
+def _scan_view(img: Image.Image, rng: np.random.Generator) -> np.ndarray:
+    """Scanner-like view: quarter turn plus a small skew, random scale and a crop that
+    keeps most of the document, mild perspective, milder artefacts than a photo."""
+    src = _rgb_array(img, MAX_SIDE)
+    h, w = src.shape[:2]
+    scale = rng.uniform(0.6, 1.0)
+    angle = 90 * rng.integers(4) + rng.uniform(-8, 8)
+    quad = np.array([[-w, -h], [w, -h], [w, h], [-w, h]], float) / 2 * scale
+    quad = quad @ _rotation(angle).T + rng.uniform(-0.03, 0.03, (4, 2)) * scale * max(w, h)
+    # Canvas: the warped document's bounding box, cropped (or padded) by up to 15 % per side.
+    extent = quad.max(axis=0) - quad.min(axis=0)
+    canvas = extent * rng.uniform(0.85, 1.05, 2)
+    quad += (canvas - extent) * rng.uniform(0, 1, 2) - quad.min(axis=0)
+    size = (max(8, int(canvas[0])), max(8, int(canvas[1])))
+    if rng.random() < 0.5:
+        border = dict(borderMode=cv2.BORDER_CONSTANT, borderValue=_random_colour(rng, 180, 256))
+    else:
+        border = dict(borderMode=cv2.BORDER_REPLICATE)
+    return _photometric(_warp(src, quad, size, **border), rng, 0.5)
+
+
+def augment(img: Image.Image, rng: np.random.Generator, *, backgrounds: Sequence[Path] = (),
+            capture_probability: float = 0.5) -> Image.Image:
+    """One random training view of a labelled image: with ``capture_probability`` a
+    simulated photo (``simulate_capture``), otherwise a scan-like view. RGB, at most
+    about 800 px on the longer side; deterministic for a given ``rng`` state."""
+    if rng.random() < capture_probability:
+        # Shrinking first keeps big uploads fast; the capture shrinks the document further.
+        small = img if max(img.size) <= MAX_SIDE else Image.fromarray(_rgb_array(img, MAX_SIDE))
+        return simulate_capture(small, rng, backgrounds=backgrounds)[0]
+    return Image.fromarray(_scan_view(img, rng))

@@ -1,0 +1,96 @@
+"""Evaluating a trained model on a labelled folder, through the serving code path."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from classifier.bands import ConfidenceBand  # noqa: E402
+from classifier.dataset import scan  # noqa: E402
+from classifier.metrics import classification_metrics  # noqa: E402
+from classifier.predictor import Predictor  # noqa: E402
+
+
+def evaluate_classifier(predictor: Predictor, data_dirs: list[Path], report_dir: Path, batch_size: int = 32) -> dict:
+    classes = predictor.model.classes
+    data = scan(data_dirs, classes=classes)
+    targets = np.array(data.targets())
+    probs = np.zeros((len(data.images), len(classes)), dtype=np.float32)
+    index = {c: i for i, c in enumerate(classes)}
+    for start in tqdm(range(0, len(data.images), batch_size), desc="evaluating", unit="batch"):
+        batch = data.images[start:start + batch_size]
+        for row, prediction in enumerate(predictor.predict_batch([img.path for img in batch]), start):
+            for alt in prediction.top_k:
+                probs[row, index[alt.document_type]] = alt.score
+    # top_k only carries the first few scores; that is all accuracy, ECE and bands need
+    report = classification_metrics(targets, probs, len(classes))
+    top, correct = probs.max(1), probs.argmax(1) == targets
+    bands = np.array([predictor.calibration.band(s).value for s in top])
+    report["bands"] = {b.value: {"count": int((bands == b.value).sum()),
+                                 "accuracy": float(correct[bands == b.value].mean()) if (bands == b.value).any() else None}
+                       for b in ConfidenceBand}
+    report["classes"] = classes
+    report["per_class"] = dict(zip(classes, report["per_class"]))
+    report["model_version"] = predictor.version
+    report["data_dirs"] = [str(d) for d in data_dirs]
+    report_dir = Path(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "report.json").write_text(json.dumps(report, indent=2))
+    plot_confusion(report["confusion"], classes, report_dir / "confusion.png")
+    plot_reliability(report["reliability"], report["ece"], report_dir / "reliability.png")
+    return report
+
+
+def format_table(report: dict) -> str:
+    lines = [f"{'type':<24} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}"]
+    for name, m in report["per_class"].items():
+        lines.append(f"{name:<24} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['support']:>8}")
+    lines.append(f"\naccuracy {report['accuracy']:.4f} on {report['n']} images, ECE {report['ece']:.4f}")
+    lines.append("bands: " + ", ".join(f"{band} {v['count']} ({_fraction(v['accuracy'])} correct)"
+                                       for band, v in report["bands"].items()))
+    return "\n".join(lines)
+
+
+def _fraction(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def plot_confusion(confusion: list[list[int]], classes: list[str], path: Path) -> None:
+    matrix = np.array(confusion)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(classes), 0.6 + 0.6 * len(classes)))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right")
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for (i, j), n in np.ndenumerate(matrix):
+        if n:
+            ax.text(j, i, str(n), ha="center", va="center", color="white" if n > matrix.max() / 2 else "black")
+    ax.set_title("Confusion matrix")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_reliability(bins: list[dict], ece: float, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(5, 5))
+    used = [b for b in bins if b["count"]]
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+    ax.bar([(b["lo"] + b["hi"]) / 2 for b in used], [b["accuracy"] for b in used],
+           width=[b["hi"] - b["lo"] for b in used], edgecolor="black", alpha=0.7, label="accuracy")
+    ax.plot([b["confidence"] for b in used], [b["accuracy"] for b in used], "o", color="C3", label="mean score")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("score (top class)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"Reliability, ECE {ece:.3f}")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,119 @@
+"""Backbone features of (image, view) pairs, computed once and cached on disk.
+
+View 0 is the image as it is; view k >= 1 is augmentation number k, drawn from a
+generator seeded by (seed, image content, k), so a view is the same every time and
+its features can be cached under the image's hash, the augmentation settings and
+the backbone weights. Training again on the same data then costs seconds.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset as TorchDataset
+from tqdm import tqdm
+
+from classifier import augment
+from classifier.backbone import BackboneSpec, FeatureExtractor
+from classifier.images import load_image, to_tensor
+
+AUGMENT_VERSION = "1"  # bump when classifier.augment changes what a view looks like
+DECODE_SIZE = 800  # augmentation works on a view of about this size, not the full photo
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    size: int = 224
+    resize: str = "squash"
+
+    def key(self) -> str:
+        return f"{self.resize}{self.size}"
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    seed: int = 0
+    capture_probability: float = 0.6
+    backgrounds: tuple[Path, ...] = ()
+
+    def key(self) -> str:
+        bg = hashlib.sha256("\n".join(sorted(p.name for p in self.backgrounds)).encode()).hexdigest()[:8]
+        return f"v{AUGMENT_VERSION}-s{self.seed}-c{self.capture_probability}-bg{bg}"
+
+    def view(self, img, sha256: str, k: int):
+        if k == 0:
+            return img
+        rng = np.random.default_rng([self.seed, int(sha256[:15], 16), k])
+        return augment.augment(img, rng, backgrounds=self.backgrounds,
+                               capture_probability=self.capture_probability)
+
+
+class _Views(TorchDataset):
+    """One item per image: its missing views, decoded once and augmented."""
+
+    def __init__(self, jobs, augmentation: Augmentation, prep: Preprocessing):
+        self.jobs, self.augmentation, self.prep = jobs, augmentation, prep
+
+    def __len__(self):
+        return len(self.jobs)
+
+    def __getitem__(self, i):
+        path, sha, first, last = self.jobs[i]
+        img = load_image(path, min_size=DECODE_SIZE)
+        if max(img.size) > 2 * DECODE_SIZE:
+            img.thumbnail((2 * DECODE_SIZE, 2 * DECODE_SIZE))
+        views = [to_tensor(self.augmentation.view(img, sha, k), self.prep.size, self.prep.resize)
+                 for k in range(first, last)]
+        return i, torch.stack(views)
+
+
+class FeatureCache:
+    def __init__(self, root: Path, spec: BackboneSpec, prep: Preprocessing, augmentation: Augmentation):
+        weights = hashlib.sha256(spec.weights_id.encode()).hexdigest()[:12]
+        self.dir = Path(root) / f"{spec.name}-{weights}" / prep.key() / augmentation.key()
+        self.prep, self.augmentation = prep, augmentation
+
+    def _path(self, sha256: str) -> Path:
+        return self.dir / sha256[:2] / f"{sha256}.npy"
+
+    def _cached(self, sha256: str) -> np.ndarray | None:
+        path = self._path(sha256)
+        return np.load(path) if path.is_file() else None
+
+    def features(self, extractor: FeatureExtractor, items: Sequence[tuple[Path, str, int]],
+                 desc: str = "features", workers: int | None = None) -> list[np.ndarray]:
+        """For each (path, sha256, n_views): an (n_views, D) array of views 0..n_views-1."""
+        have = {sha: self._cached(sha) for _, sha, _ in items}
+        need: dict[str, int] = {}
+        paths = {}
+        for path, sha, n in items:
+            need[sha], paths[sha] = max(need.get(sha, 0), n), path
+        done = {sha: 0 if have[sha] is None else len(have[sha]) for sha in need}
+        jobs = [(paths[sha], sha, done[sha], n) for sha, n in need.items() if n > done[sha]]
+        if jobs:
+            self._compute(extractor, jobs, have, desc, workers)
+        return [have[sha][:n] for _, sha, n in items]
+
+    def _compute(self, extractor, jobs, have, desc, workers):
+        workers = min(2, os.cpu_count() or 1) if workers is None else workers
+        loader = DataLoader(_Views(jobs, self.augmentation, self.prep), batch_size=None,
+                            num_workers=workers, prefetch_factor=4 if workers else None)
+        total = sum(last - first for _, _, first, last in jobs)
+        with tqdm(total=total, desc=desc, unit="view") as bar, torch.inference_mode():
+            for i, views in loader:
+                _, sha, first, _ = jobs[i]
+                new = np.concatenate([extractor(chunk).numpy() for chunk in views.split(64)])
+                old = have[sha] if have[sha] is not None else np.zeros((0, new.shape[1]), np.float32)
+                have[sha] = np.concatenate([old[:first], new]).astype(np.float32)
+                path = self._path(sha)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp.npy")
+                np.save(tmp, have[sha])
+                os.replace(tmp, path)
+                bar.update(len(views))

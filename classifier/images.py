@@ -1,0 +1,155 @@
+"""Turning whatever a person uploads into a clean RGB image, or a clear refusal.
+
+Uploads are untrusted: anything that is not a plain, intact raster photo or scan
+of sensible size is refused with `InvalidImage`, whose message can be shown to
+the person as it is.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ImageSource = Union[bytes, bytearray, str, Path, BinaryIO, Image.Image]
+
+# Formats a camera, phone or scanner produces. Pillow reads many more (PSD, ICO,
+# EPS, ...), which nobody means to upload as a document photo.
+SUPPORTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "TIFF", "BMP", "GIF"}
+MAX_PIXELS = 60_000_000  # ~ a 9000x6600 photo; beyond that it is a decompression bomb
+MIN_SIDE = 32  # smaller than this carries no readable document
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+RESIZE_MODES = ("squash", "letterbox", "centre_crop")
+
+
+class InvalidImage(ValueError):
+    """An input that cannot be classified; `message` is fit to show to a person."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def load_image(source: ImageSource, *, min_size: int | None = None, max_pixels: int = MAX_PIXELS,
+               min_side: int = MIN_SIDE) -> Image.Image:
+    """Decode `source` into an upright RGB image.
+
+    The decoded size may be reduced; `info["original_size"]` keeps the file's own.
+    With `min_size`, JPEGs are decoded at a reduced scale (Pillow's `draft`) that
+    still leaves both sides at least `min_size` pixels: a 12 MP photo then costs
+    a fraction of a full decode when the model only needs ~224 px.
+    """
+    if isinstance(source, Image.Image):
+        img = source
+    else:
+        img = _open(source)
+    width, height = img.size
+    if width * height > max_pixels:
+        raise InvalidImage("too_many_pixels", f"The image is {width}x{height} pixels; the limit is "
+                                              f"{max_pixels // 1_000_000} megapixels.")
+    if min(width, height) < min_side:
+        raise InvalidImage("too_small", f"The image is only {width}x{height} pixels; a document photo "
+                                        f"needs at least {min_side} pixels on each side.")
+    try:
+        if img.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF orientations that swap the sides
+            width, height = height, width
+        if min_size and img.format in ("JPEG", "MPO") and min(img.size) >= 2 * min_size:
+            scale = min(img.size) / min_size
+            img.draft("RGB", (int(img.width / scale) + 1, int(img.height / scale) + 1))
+        img.load()
+        rgb = to_rgb(ImageOps.exif_transpose(img))
+    except Exception as exc:  # Pillow's decoders fail on bad data in many ways; all mean the same here
+        raise InvalidImage("corrupt", "The image file is damaged or incomplete.") from exc
+    rgb.info["original_size"] = (width, height)  # before any draft reduction
+    return rgb
+
+
+def _open(source: ImageSource) -> Image.Image:
+    if isinstance(source, (bytes, bytearray)):
+        if not source:
+            raise InvalidImage("empty", "The file is empty.")
+        stream: BinaryIO = io.BytesIO(source)
+    elif isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise InvalidImage("missing", f"No such file: {path}")
+        if path.stat().st_size == 0:
+            raise InvalidImage("empty", "The file is empty.")
+        stream = io.BytesIO(path.read_bytes())
+    else:
+        data = source.read()
+        if not data:
+            raise InvalidImage("empty", "The file is empty.")
+        stream = io.BytesIO(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(stream)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InvalidImage("too_many_pixels", "The image has far too many pixels to be a photo.") from exc
+    except UnidentifiedImageError as exc:
+        raise InvalidImage("not_an_image", "The file is not an image (expected a JPEG, PNG, WebP, "
+                                           "TIFF, BMP or GIF photo or scan).") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InvalidImage("corrupt", "The image file is damaged or incomplete.") from exc
+    if img.format not in SUPPORTED_FORMATS:
+        raise InvalidImage("unsupported_format", f"{img.format} images are not supported; upload a JPEG, "
+                                                 "PNG, WebP, TIFF, BMP or GIF.")
+    return img
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """RGB with transparency flattened onto white and 16-bit/float data scaled to 8 bits."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        arr = np.clip(arr / top * 255.0, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    return img.convert("RGB")
+
+
+def resize_for_model(img: Image.Image, size: int, mode: str) -> Image.Image:
+    """The `size`x`size` view the backbone sees.
+
+    squash keeps the whole document but distorts its proportions; letterbox keeps
+    both and pads; centre_crop (torchvision's default) can cut a document's edges.
+    """
+    if mode == "squash":
+        return img.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    if mode == "letterbox":
+        scale = size / max(img.size)
+        w, h = max(1, round(img.width * scale)), max(1, round(img.height * scale))
+        canvas = Image.new("RGB", (size, size), (124, 116, 104))  # ImageNet mean colour
+        canvas.paste(img.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=2.0),
+                     ((size - w) // 2, (size - h) // 2))
+        return canvas
+    if mode == "centre_crop":
+        scale = size / min(img.size)
+        w, h = max(size, round(img.width * scale)), max(size, round(img.height * scale))
+        resized = img.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        left, top = (w - size) // 2, (h - size) // 2
+        return resized.crop((left, top, left + size, top + size))
+    raise ValueError(f"unknown resize mode {mode!r}; expected one of {RESIZE_MODES}")
+
+
+def to_tensor(img: Image.Image, size: int = 224, mode: str = "squash") -> torch.Tensor:
+    """Normalised CHW float tensor for an ImageNet backbone."""
+    arr = np.asarray(resize_for_model(img, size, mode), dtype=np.float32) / 255.0
+    arr = (arr - IMAGENET_MEAN) / IMAGENET_STD
+    return torch.from_numpy(arr.transpose(2, 0, 1).astype(np.float32))

@@ -1,0 +1,263 @@
+"""Training the MLP head on frozen MobileNetV3 features: the one training entry point.
+
+    config = TrainConfig(backbone="small", weights="mobilenet_v3_small.pth")
+    result = train_classifier([Path("data/train")], config)
+
+Each labelled image contributes its own view plus augmented views (rotations,
+scale, perspective, blur, noise, lighting, JPEG, capture simulation). Types with
+enough images hold some out for validation; a type with too few is validated on
+augmented views of its images that training never sees.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from sklearn.model_selection import StratifiedKFold
+from torch import nn
+
+from classifier import artifact
+from classifier.backbone import load_backbone
+from classifier.bands import Calibration
+from classifier.dataset import Dataset, scan
+from classifier.features import Augmentation, FeatureCache, Preprocessing
+from classifier.head import MLPHead
+from classifier.metrics import classification_metrics
+
+
+@dataclass
+class TrainConfig:
+    backbone: str = "large"  # "large" (960 features) or "small" (576)
+    weights: str | None = None  # local state_dict file, "random", or None for torchvision's download
+    seed: int = 0
+    val_fraction: float = 0.2
+    min_holdout: int = 5  # a type needs this many images before real ones are held out
+    folds: int = 0  # >= 2: also report stratified K-fold cross-validation accuracy
+    # augmentation: enough views that every type is seen ~views_per_class times
+    views_per_class: int = 400
+    min_views: int = 8
+    max_views: int = 150
+    val_views: int = 4  # augmented views of each validation image (photos, not only scans)
+    capture_probability: float = 0.6
+    backgrounds: tuple[Path, ...] = ()
+    # head and optimiser
+    hidden: int = 256
+    dropout: float = 0.3
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    batch_size: int = 256
+    epochs: int = 300
+    patience: int = 25  # epochs without a better validation loss before stopping
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    cache_dir: Path = Path(".cache/features")
+
+
+@dataclass
+class Split:
+    """Feature rows for training and validation, with their class indices."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    notes: list[str]
+
+
+@dataclass
+class TrainResult:
+    model: artifact.TrainedModel
+    notes: list[str]
+    seconds: float
+    cv: dict | None = None
+
+
+def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path | None = None,
+                     log: Callable[[str], None] = print) -> TrainResult:
+    started = time.perf_counter()
+    torch.manual_seed(config.seed)
+    data = scan(data_dirs)
+    counts = np.bincount(data.targets(), minlength=len(data.classes))
+    log(f"{len(data.images)} images of {len(data.classes)} types: "
+        + ", ".join(f"{c} {n}" for c, n in zip(data.classes, counts)))
+    extractor, spec = load_backbone(config.backbone, config.weights)
+    augmentation = Augmentation(config.seed, config.capture_probability, tuple(config.backgrounds))
+    cache = FeatureCache(config.cache_dir, spec, config.preprocessing, augmentation)
+
+    split = make_split(data, config, cache, extractor)
+    for note in split.notes:
+        log(note)
+    head, temperature, val_metrics = fit_head(split, len(data.classes), config, log)
+    log(f"validation: accuracy {val_metrics['accuracy']:.3f} on {len(split.val_y)} views, "
+        f"loss {val_metrics['loss']:.3f}, temperature {temperature:.2f}")
+
+    val_probs = predict_proba(head, split.val_x, temperature)
+    calibration = Calibration.fit(val_probs.max(1), val_probs.argmax(1) == split.val_y)
+    notes = list(split.notes)
+    if calibration.fallback:
+        notes.append(f"calibration: only {calibration.n_correct} correct validation predictions; "
+                     f"using default bands (high >= {calibration.mean}, medium >= "
+                     f"{calibration.mean - calibration.std:.2f}) until there is more data")
+    else:
+        notes.append(f"calibration: m={calibration.mean:.3f} s={calibration.std:.3f} from "
+                     f"{calibration.n_correct} correct validation predictions: high >= {calibration.mean:.3f}, "
+                     f"medium >= {calibration.mean - calibration.std:.3f}")
+    log(notes[-1])
+
+    cv = cross_validate(data, config, cache, extractor, log) if config.folds >= 2 else None
+    created = datetime.now(timezone.utc)
+    metadata = {
+        "schema_version": artifact.SCHEMA_VERSION,
+        "version": f"{created:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}",
+        "created": created.isoformat(),
+        "classes": data.classes,
+        "display_names": data.display_names,
+        "backbone": asdict(spec),
+        "preprocessing": asdict(config.preprocessing),
+        "head": {"in_features": int(split.train_x.shape[1]), "hidden": config.hidden, "dropout": config.dropout},
+        "temperature": temperature,
+        "calibration": calibration.to_dict(),
+        "validation": val_metrics,
+        "cross_validation": cv,
+        "dataset": {"fingerprint": data.fingerprint(), "n_images": len(data.images),
+                    "per_class": {c: int(n) for c, n in zip(data.classes, counts)},
+                    "data_dirs": [str(d) for d in data_dirs]},
+        "training": {k: v for k, v in asdict(config).items()
+                     if k not in ("preprocessing", "cache_dir", "backgrounds")}
+                    | {"backgrounds": len(config.backgrounds), "notes": notes},
+    }
+    model = artifact.TrainedModel(head.eval(), metadata)
+    if out_dir is not None:
+        artifact.save(model, out_dir)
+    return TrainResult(model, notes, time.perf_counter() - started, cv)
+
+
+def n_views(n_images: int, config: TrainConfig) -> int:
+    """Augmented views per image, so that small types are not drowned by big ones."""
+    return int(np.clip(math.ceil(config.views_per_class / max(1, n_images)), config.min_views, config.max_views))
+
+
+def make_split(data: Dataset, config: TrainConfig, cache: FeatureCache, extractor, images=None) -> Split:
+    """Stratified hold-out; `images` restricts to a subset of indices (cross-validation)."""
+    rng = np.random.default_rng(config.seed)
+    targets = np.array(data.targets())
+    indices = np.arange(len(data.images)) if images is None else np.asarray(images)
+    train_items, val_items, notes = [], [], []
+    for c, name in enumerate(data.classes):
+        members = indices[targets[indices] == c]
+        members = members[rng.permutation(len(members))]
+        if len(members) >= config.min_holdout:
+            n_val = max(1, round(len(members) * config.val_fraction))
+            held, kept = members[:n_val], members[n_val:]
+            views = n_views(len(kept), config)
+            train_items += [(i, 0, views + 1) for i in kept]
+            val_items += [(i, 0, config.val_views + 1) for i in held]
+        else:
+            views = n_views(len(members), config)
+            train_items += [(i, 0, views + 1) for i in members]
+            # views after the training ones: augmentations training never sees
+            val_items += [(i, views + 1, views + 1 + config.val_views) for i in members]
+            notes.append(f"{name}: only {len(members)} image(s), too few to hold out; validating on "
+                         f"{config.val_views} unseen augmented views of each")
+    items = [(data.images[i].path, data.images[i].sha256, last) for i, _, last in train_items + val_items]
+    feats = cache.features(extractor, items)
+    ntrain = len(train_items)
+
+    def rows(part, feats_part):
+        xs = [f[first:last] for (i, first, last), f in zip(part, feats_part)]
+        ys = [np.full(len(x), targets[i]) for (i, _, _), x in zip(part, xs)]
+        return np.concatenate(xs).astype(np.float32), np.concatenate(ys)
+
+    train_x, train_y = rows(train_items, feats[:ntrain])
+    val_x, val_y = rows(val_items, feats[ntrain:])
+    return Split(train_x, train_y, val_x, val_y, notes)
+
+
+def fit_head(split: Split, n_classes: int, config: TrainConfig, log=print) -> tuple[MLPHead, float, dict]:
+    """AdamW with early stopping on validation loss; class weights against imbalance."""
+    gen = torch.Generator().manual_seed(config.seed)
+    x, y = torch.from_numpy(split.train_x), torch.from_numpy(split.train_y).long()
+    vx, vy = torch.from_numpy(split.val_x), torch.from_numpy(split.val_y).long()
+    head = MLPHead(x.shape[1], n_classes, config.hidden, config.dropout)
+    head.set_feature_stats(x)
+    counts = torch.bincount(y, minlength=n_classes).float()
+    weights = counts.sum() / (n_classes * counts.clamp_min(1))
+    loss_fn = nn.CrossEntropyLoss(weight=weights)
+    optimiser = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    best, best_loss, stale = copy.deepcopy(head.state_dict()), math.inf, 0
+    for epoch in range(config.epochs):
+        head.train()
+        for batch in torch.randperm(len(x), generator=gen).split(config.batch_size):
+            optimiser.zero_grad()
+            loss_fn(head(x[batch]), y[batch]).backward()
+            optimiser.step()
+        head.eval()
+        with torch.no_grad():
+            val_loss = nn.functional.cross_entropy(head(vx), vy).item()
+        if val_loss < best_loss - 1e-4:
+            best, best_loss, stale = copy.deepcopy(head.state_dict()), val_loss, 0
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    log(f"head: stopped after {epoch + 1} epochs, best validation loss {best_loss:.4f}")
+    head.load_state_dict(best)
+    head.eval()
+    temperature = fit_temperature(head, vx, vy)
+    probs = predict_proba(head, split.val_x, temperature)
+    metrics = classification_metrics(split.val_y, probs, n_classes)
+    with torch.no_grad():
+        metrics["loss"] = nn.functional.cross_entropy(head(vx) / temperature, vy).item()
+    return head, temperature, {k: metrics[k] for k in ("accuracy", "ece", "loss")} | {"n": int(len(vy))}
+
+
+def fit_temperature(head: MLPHead, vx: torch.Tensor, vy: torch.Tensor) -> float:
+    """One scalar that makes validation scores honest (Guo et al., 2017)."""
+    with torch.no_grad():
+        logits = head(vx)
+    log_t = torch.zeros(1, requires_grad=True)
+    optimiser = torch.optim.LBFGS([log_t], lr=0.1, max_iter=100)
+
+    def closure():
+        optimiser.zero_grad()
+        loss = nn.functional.cross_entropy(logits / log_t.exp(), vy)
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    return float(log_t.exp().clamp(0.05, 20.0))
+
+
+def predict_proba(head: MLPHead, x: np.ndarray, temperature: float) -> np.ndarray:
+    with torch.no_grad():
+        return torch.softmax(head(torch.from_numpy(x)) / temperature, 1).numpy()
+
+
+def cross_validate(data: Dataset, config: TrainConfig, cache: FeatureCache, extractor, log=print) -> dict | None:
+    """Stratified K-fold accuracy on held-out images (their own view, no augmentation)."""
+    targets = np.array(data.targets())
+    smallest = np.bincount(targets).min()
+    if smallest < config.folds:
+        log(f"cross-validation skipped: the smallest type has {smallest} images, fewer than {config.folds} folds")
+        return None
+    folds = StratifiedKFold(config.folds, shuffle=True, random_state=config.seed)
+    scores = []
+    for k, (train_idx, test_idx) in enumerate(folds.split(np.zeros(len(targets)), targets), 1):
+        split = make_split(data, config, cache, extractor, images=train_idx)
+        head, temperature, _ = fit_head(split, len(data.classes), config, log=lambda _: None)
+        test = cache.features(extractor, [(data.images[i].path, data.images[i].sha256, 1) for i in test_idx])
+        probs = predict_proba(head, np.concatenate(test).astype(np.float32), temperature)
+        scores.append(float((probs.argmax(1) == targets[test_idx]).mean()))
+        log(f"fold {k}/{config.folds}: accuracy {scores[-1]:.3f} on {len(test_idx)} images")
+    result = {"folds": config.folds, "accuracy_mean": float(np.mean(scores)),
+              "accuracy_std": float(np.std(scores)), "accuracy": scores}
+    log(f"cross-validation: accuracy {result['accuracy_mean']:.3f} ± {result['accuracy_std']:.3f} "
+        f"over {config.folds} folds")
+    return result

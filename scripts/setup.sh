@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Create .venv (once) and install the pinned requirements into it.
+# Usage: scripts/setup.sh [requirements file]   (default requirements.txt)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+requirements=${1:-requirements.txt}
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --upgrade pip
+fi
+stamp=".venv/.installed-$(sha256sum "$requirements" requirements.txt | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "Installing $requirements into .venv (the first time takes a few minutes: PyTorch is large)..."
+  .venv/bin/pip install --quiet --disable-pip-version-check -r "$requirements"
+  touch "$stamp"
+fi

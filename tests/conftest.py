@@ -1,0 +1,47 @@
+"""Shared fixtures: a small demo data set and a model trained on it, made once per run."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_WEIGHTS = ROOT.parent / "shared" / "weights" / "mobilenet_v3_small_imagenet.pth"
+NATURAL_IMAGES = ROOT.parent / "shared" / "data" / "natural-images"
+
+
+def pretrained_weights() -> Path | None:
+    """The offline ImageNet weights beside the repository, if this machine has them."""
+    path = Path(os.environ.get("IDCLASS_TEST_WEIGHTS", SHARED_WEIGHTS))
+    return path if path.is_file() else None
+
+
+@pytest.fixture(scope="session")
+def demo_train_dir(tmp_path_factory) -> Path:
+    from classifier.demo import make_demo_dataset
+
+    out = tmp_path_factory.mktemp("demo-train")
+    make_demo_dataset(out, per_class=6, seed=1, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def backbone_weights() -> str:
+    """Pretrained weights when present; else a random-initialised backbone (lower bars)."""
+    weights = pretrained_weights()
+    return str(weights) if weights else "random"
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(tmp_path_factory, demo_train_dir, backbone_weights) -> Path:
+    """A real model, trained quickly: small backbone, few augmented views."""
+    from classifier.train import TrainConfig, train_classifier
+
+    out = tmp_path_factory.mktemp("model")
+    config = TrainConfig(backbone="small", weights=backbone_weights, views_per_class=24, min_views=2,
+                         max_views=4, val_views=1, epochs=60, patience=10,
+                         cache_dir=tmp_path_factory.mktemp("feature-cache"))
+    train_classifier([demo_train_dir], config, out_dir=out, log=lambda _: None)
+    return out

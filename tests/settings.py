@@ -1,0 +1,12 @@
+"""Production settings with the few changes a test run needs."""
+import os
+import tempfile
+
+os.environ.setdefault("SECRET_KEY", "tests-only-not-secret")
+os.environ.setdefault("IDCLASS_MEDIA_ROOT", tempfile.mkdtemp(prefix="idclass-media-"))
+
+from idclass.settings import *  # noqa: E402,F401,F403
+
+SECURE_SSL_REDIRECT = False
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests

@@ -1,0 +1,177 @@
+"""Image loading: every conversion to RGB and every refusal of part 2."""
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from classifier.images import InvalidImage, load_image, resize_for_model, to_tensor
+
+
+def encode(img: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def gradient(w=120, h=80) -> Image.Image:
+    x = np.linspace(0, 255, w, dtype=np.uint8)
+    arr = np.stack([np.tile(x, (h, 1)), np.tile(x[::-1], (h, 1)), np.full((h, w), 90, np.uint8)], -1)
+    return Image.fromarray(arr, "RGB")
+
+
+def test_accepts_bytes_path_file_and_pil(tmp_path):
+    data = encode(gradient(), "PNG")
+    path = tmp_path / "doc.png"
+    path.write_bytes(data)
+    for source in (data, path, str(path), io.BytesIO(data), gradient()):
+        img = load_image(source)
+        assert img.mode == "RGB" and img.size == (120, 80)
+
+
+def test_exif_orientation_is_applied():
+    img = gradient(120, 80)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    loaded = load_image(encode(img, "JPEG", exif=exif))
+    assert loaded.size == (80, 120)
+    assert loaded.info["original_size"] == (80, 120)
+    # the left column of the stored image (dark red) becomes the top row
+    assert np.asarray(loaded)[2, :, 0].mean() < 40
+
+
+def test_cmyk_becomes_rgb():
+    loaded = load_image(encode(gradient().convert("CMYK"), "JPEG"))
+    assert loaded.mode == "RGB"
+    assert abs(int(np.asarray(loaded)[:, -5:, 0].mean()) - 250) < 12
+
+
+def test_palette_with_transparency_is_flattened_on_white():
+    img = Image.new("P", (64, 64), 0)
+    img.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    img.paste(1, (0, 0, 32, 64))
+    img.info["transparency"] = 0
+    loaded = load_image(encode(img, "PNG", transparency=0))
+    arr = np.asarray(loaded)
+    assert tuple(arr[10, 10]) == (255, 0, 0)
+    assert tuple(arr[10, 50]) == (255, 255, 255)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_alpha_is_composited_on_white(mode):
+    img = Image.new(mode, (64, 64), (0, 0, 0, 0) if mode == "RGBA" else (0, 0))
+    loaded = load_image(encode(img, "PNG"))
+    assert loaded.mode == "RGB"
+    assert np.asarray(loaded).min() == 255
+
+
+def test_sixteen_bit_greyscale_is_scaled_not_clipped():
+    arr = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (48, 1))
+    loaded = load_image(encode(Image.fromarray(arr), "PNG"))
+    out = np.asarray(loaded)[..., 0]
+    assert loaded.mode == "RGB"
+    assert out[0, 0] == 0 and out[0, -1] == 255 and 100 < out[0, 32] < 155
+
+
+def test_greyscale_becomes_rgb():
+    loaded = load_image(encode(gradient().convert("L"), "JPEG"))
+    arr = np.asarray(loaded)
+    assert loaded.mode == "RGB" and (arr[..., 0] == arr[..., 1]).all()
+
+
+def test_animated_gif_uses_first_frame():
+    frames = [Image.new("RGB", (40, 40), c) for c in ((255, 0, 0), (0, 0, 255))]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
+    assert np.asarray(load_image(buf.getvalue()))[..., 0].mean() > 200
+
+
+@pytest.mark.parametrize("data, code", [
+    (b"", "empty"),
+    (b"%PDF-1.7\nthis is not an image at all", "not_an_image"),
+    (b"hello world, plain text", "not_an_image"),
+])
+def test_refuses_empty_and_non_images(data, code):
+    with pytest.raises(InvalidImage) as err:
+        load_image(data)
+    assert err.value.code == code and err.value.message
+
+
+def test_refuses_truncated_jpeg():
+    data = encode(gradient(400, 300), "JPEG", quality=90)
+    with pytest.raises(InvalidImage) as err:
+        load_image(data[: len(data) // 2])
+    assert err.value.code == "corrupt"
+    assert "damaged" in err.value.message
+
+
+def test_refuses_corrupt_png():
+    data = bytearray(encode(gradient(), "PNG"))
+    data[60:80] = b"\x00" * 20  # garble the image data
+    with pytest.raises(InvalidImage) as err:
+        load_image(bytes(data))
+    assert err.value.code == "corrupt"
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A tiny PNG that claims to be enormous: the classic decompression bomb."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("size", [(10_000, 10_000), (40_000, 40_000)])
+def test_refuses_decompression_bombs(size):
+    with pytest.raises(InvalidImage) as err:
+        load_image(png_header_only(*size))
+    assert err.value.code == "too_many_pixels"
+    assert "pixels" in err.value.message
+
+
+def test_refuses_tiny_images():
+    with pytest.raises(InvalidImage) as err:
+        load_image(encode(Image.new("RGB", (20, 300)), "PNG"))
+    assert err.value.code == "too_small"
+    assert "20x300" in err.value.message
+
+
+def test_refuses_formats_nobody_uploads_as_photos():
+    with pytest.raises(InvalidImage) as err:
+        load_image(encode(gradient(64, 64), "ICO"))
+    assert err.value.code == "unsupported_format"
+    assert "ICO" in err.value.message
+
+
+def test_refuses_missing_path(tmp_path):
+    with pytest.raises(InvalidImage) as err:
+        load_image(tmp_path / "nope.jpg")
+    assert err.value.code == "missing"
+
+
+def test_large_jpeg_fast_path_matches_full_decode():
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    big = Image.fromarray(base).resize((4000, 3000), Image.Resampling.BICUBIC)
+    data = encode(big, "JPEG", quality=90)
+    fast = load_image(data, min_size=224)
+    full = load_image(data)
+    assert max(fast.size) < 4000 / 2 and min(fast.size) >= 224
+    assert fast.info["original_size"] == full.size == (4000, 3000)
+    diff = (to_tensor(fast) - to_tensor(full)).abs() * 0.226 * 255  # back to pixel units
+    assert diff.mean() < 1.5 and diff.max() < 40
+
+
+@pytest.mark.parametrize("mode", ["squash", "letterbox", "centre_crop"])
+def test_resize_modes_give_square_input(mode):
+    out = resize_for_model(gradient(300, 190), 224, mode)
+    assert out.size == (224, 224)
+    assert to_tensor(gradient(300, 190), 224, mode).shape == (3, 224, 224)
+
+
+def test_letterbox_keeps_whole_document_and_pads():
+    arr = np.asarray(resize_for_model(Image.new("RGB", (300, 150), (255, 255, 255)), 224, "letterbox"))
+    assert (arr[112, :, 0] == 255).all()  # the full width is document
+    assert (arr[2, 112] != 255).all()  # above it is padding
