@@ -33,14 +33,19 @@ MAX_SIDE = 800
 _BACKGROUND_CACHE_SIDE = 1024
 
 
+def _shrink(a: np.ndarray, max_side: int) -> np.ndarray:
+    """Area-downscale so the longer side is at most ``max_side`` (area averaging does not alias)."""
+    if max(a.shape[:2]) <= max_side:
+        return a
+    f = max_side / max(a.shape[:2])
+    size = (max(1, round(a.shape[1] * f)), max(1, round(a.shape[0] * f)))
+    return cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+
+
 def _rgb_array(img: Image.Image, max_side: int | None = None) -> np.ndarray:
-    """RGB uint8 array of ``img``, area-downscaled so its longer side is at most ``max_side``."""
+    """RGB uint8 array of ``img``, optionally shrunk to ``max_side``."""
     a = np.asarray(img.convert("RGB"))
-    if max_side is not None and max(a.shape[:2]) > max_side:
-        f = max_side / max(a.shape[:2])
-        size = (max(1, round(a.shape[1] * f)), max(1, round(a.shape[0] * f)))
-        a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
-    return a
+    return a if max_side is None else _shrink(a, max_side)
 
 
 def _edge_to_centre(m: np.ndarray) -> np.ndarray:
@@ -167,7 +172,8 @@ def _clutter(rng: np.random.Generator, img: np.ndarray) -> None:
                         rng.uniform(0.4, 2.0), colour, int(rng.integers(1, 4)), cv2.LINE_AA)
 
 
-def _random_background_array(rng: np.random.Generator, size: tuple[int, int], backgrounds: Sequence[Path]) -> np.ndarray:
+def _random_background_array(rng: np.random.Generator, size: tuple[int, int],
+                             backgrounds: Sequence[Path]) -> np.ndarray:
     if backgrounds and rng.random() < 0.6:
         img = _photo_background(rng, size, backgrounds[int(rng.integers(len(backgrounds)))])
         if rng.random() < 0.3:
@@ -223,7 +229,7 @@ def _photometric(img: np.ndarray, rng: np.random.Generator, strength: float) -> 
         noise = rng.integers(-amp, amp + 1, img.shape, dtype=np.int16)
         img = cv2.add(img, noise, dtype=cv2.CV_8U)
     quality = int(rng.integers(35 if strength >= 1 else 60, 96))
-    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    _, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
     return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
 
 
@@ -273,10 +279,10 @@ def simulate_capture(doc: Image.Image, rng: np.random.Generator, *, backgrounds:
         out_size = PHOTO_SIZES[int(rng.integers(len(PHOTO_SIZES)))]
     src = _rgb_array(doc)
     quad = _capture_quad(rng, (src.shape[1], src.shape[0]), out_size)
-    # Pre-shrink with area averaging: a perspective warp alone would alias fine print.
+    # Pre-shrink to about the size it will have: a perspective warp alone would alias fine print.
     side = max(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1))
     if max(src.shape[:2]) > 1.3 * side:
-        src = _rgb_array(doc, int(side))
+        src = _shrink(src, int(side))
     img = _random_background_array(rng, out_size, backgrounds)
     if rng.random() < 0.5:
         img = _shadow(img, quad, rng)
@@ -294,7 +300,7 @@ def _scan_view(img: Image.Image, rng: np.random.Generator) -> np.ndarray:
     angle = 90 * rng.integers(4) + rng.uniform(-8, 8)
     quad = np.array([[-w, -h], [w, -h], [w, h], [-w, h]], float) / 2 * scale
     quad = quad @ _rotation(angle).T + rng.uniform(-0.03, 0.03, (4, 2)) * scale * max(w, h)
-    # Canvas: the warped document's bounding box, cropped (or padded) by up to 15 % per side.
+    # Canvas: the warped document's bounding box, cropped by up to 15% or padded by up to 5% each way.
     extent = quad.max(axis=0) - quad.min(axis=0)
     canvas = extent * rng.uniform(0.85, 1.05, 2)
     quad += (canvas - extent) * rng.uniform(0, 1, 2) - quad.min(axis=0)
@@ -313,6 +319,6 @@ def augment(img: Image.Image, rng: np.random.Generator, *, backgrounds: Sequence
     about 800 px on the longer side; deterministic for a given ``rng`` state."""
     if rng.random() < capture_probability:
         # Shrinking first keeps big uploads fast; the capture shrinks the document further.
-        small = img if max(img.size) <= MAX_SIDE else Image.fromarray(_rgb_array(img, MAX_SIDE))
+        small = Image.fromarray(_rgb_array(img, MAX_SIDE))
         return simulate_capture(small, rng, backgrounds=backgrounds)[0]
     return Image.fromarray(_scan_view(img, rng))

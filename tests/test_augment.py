@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from classifier.augment import augment, random_background, simulate_capture
+
+SEEDS = range(24)
+
+
+@pytest.fixture(scope="module")
+def doc() -> Image.Image:
+    """A light 600x400 'document' with a red block marking its own top-left corner."""
+    img = Image.new("RGB", (600, 400), (225, 225, 215))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle([0, 0, 119, 79], fill=(220, 20, 20))
+    for y in range(120, 380, 24):
+        draw.line([(150, y), (560, y)], fill=(30, 30, 90), width=4)
+    return img
+
+
+def signed_area(quad: np.ndarray) -> float:
+    """Shoelace area; positive when the points run clockwise on screen (y pointing down)."""
+    x, y = quad[:, 0], quad[:, 1]
+    return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+
+
+def redness(img: Image.Image, point: np.ndarray) -> float:
+    x, y = np.round(point).astype(int)
+    r, g, b = np.asarray(img, dtype=float)[y - 1:y + 2, x - 1:x + 2].reshape(-1, 3).mean(axis=0)
+    return r - (g + b) / 2
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_capture_is_an_rgb_photo_with_the_document_inside(doc, seed):
+    img, quad = simulate_capture(doc, np.random.default_rng(seed))
+    assert img.mode == "RGB"
+    assert img.size in {(640, 480), (480, 640), (800, 600), (600, 800)}
+    assert quad.shape == (4, 2) and quad.dtype == np.float32
+    w, h = img.size
+    assert np.all(quad >= -1) and np.all(quad[:, 0] <= w + 1) and np.all(quad[:, 1] <= h + 1)
+    # The document's long edges (top and bottom in its own frame) span roughly 30-80% of the frame.
+    long_edge = (np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3])) / 2
+    assert 0.22 <= long_edge / max(w, h) <= 0.9
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_capture_quad_starts_at_the_documents_top_left_and_runs_clockwise(doc, seed):
+    img, quad = simulate_capture(doc, np.random.default_rng(seed))
+    assert signed_area(quad) > 0
+    centre = quad.mean(axis=0)
+    inside = quad + 0.12 * (centre - quad)  # a little in from each corner
+    marker, *others = (redness(img, p) for p in inside)
+    assert marker > max(others) + 40  # colour casts tint the page, never like the red block
+
+
+def test_capture_uses_the_requested_size_and_covers_all_orientations(doc):
+    angles = []
+    for seed in range(40):
+        img, quad = simulate_capture(doc, np.random.default_rng(seed), out_size=(320, 240))
+        assert img.size == (320, 240)
+        top = quad[1] - quad[0]
+        angles.append(np.degrees(np.arctan2(top[1], top[0])) % 360)
+    quadrants = {int(((a + 45) % 360) // 90) for a in angles}
+    assert quadrants == {0, 1, 2, 3}
+
+
+def test_random_background_is_procedural_or_a_crop_of_a_given_photo(tmp_path):
+    photo = tmp_path / "green.png"
+    Image.new("RGB", (300, 200), (10, 200, 30)).save(photo)
+    for seed in range(5):
+        bg = random_background(np.random.default_rng(seed), (160, 120))
+        assert bg.mode == "RGB" and bg.size == (160, 120)
+    green = 0
+    for seed in range(20):
+        bg = np.asarray(random_background(np.random.default_rng(seed), (160, 120), [photo]), dtype=int)
+        green += np.mean(np.abs(bg - (10, 200, 30)).sum(axis=2) < 30) > 0.5
+    assert 3 <= green <= 19  # photos are used often, but not always
+
+
+@pytest.mark.parametrize("capture_probability", [0.0, 0.5, 1.0])
+def test_augment_is_deterministic_for_a_seed(doc, capture_probability):
+    def view(seed):
+        img = augment(doc, np.random.default_rng(seed), capture_probability=capture_probability)
+        assert img.mode == "RGB"
+        return img.tobytes(), img.size
+
+    assert view(7) == view(7)
+    assert view(7) != view(8)
+
+
+def test_augment_keeps_output_small_and_accepts_any_mode(doc):
+    big = doc.resize((2400, 1600)).convert("L")
+    for seed in range(8):
+        img = augment(big, np.random.default_rng(seed))
+        assert img.mode == "RGB"
+        assert max(img.size) <= 850
+
+
+def test_scan_view_keeps_most_of_the_document(doc):
+    for seed in range(10):
+        img = augment(doc, np.random.default_rng(seed), capture_probability=0.0)
+        a = np.asarray(img, dtype=int)
+        red = (a[..., 0] > a[..., 1] + 60) & (a[..., 0] > a[..., 2] + 60)
+        lines = (a[..., 2] > a[..., 0] + 20) & (a.sum(axis=2) < 400)
+        assert red.mean() > 0.002 and lines.mean() > 0.01
