@@ -232,7 +232,7 @@ def fit_temperature(head: MLPHead, vx: torch.Tensor, vy: torch.Tensor) -> float:
         return loss
 
     optimiser.step(closure)
-    return float(log_t.exp().clamp(0.05, 20.0))
+    return float(log_t.detach().exp().clamp(0.05, 20.0))
 
 
 def predict_proba(head: MLPHead, x: np.ndarray, temperature: float) -> np.ndarray:

@@ -29,6 +29,8 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-development-key-only-for-debug"
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
+# Only needed when a proxy in front changes the host, e.g. "https://idclass.example.org".
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -104,6 +106,7 @@ IDCLASS_BACKBONE_WEIGHTS = os.environ.get("IDCLASS_BACKBONE_WEIGHTS", "")
 IDCLASS_UPLOAD_MAX_BYTES = int(os.environ.get("IDCLASS_UPLOAD_MAX_BYTES", str(15 * 1024 * 1024)))
 IDCLASS_STORE_IMAGES = env_bool("IDCLASS_STORE_IMAGES", True)
 IDCLASS_RETENTION_DAYS = int(os.environ.get("IDCLASS_RETENTION_DAYS", "30"))
+IDCLASS_FEATURE_CACHE = env_path("IDCLASS_FEATURE_CACHE", BASE_DIR / ".cache" / "features")
 
 # Let uploads up to the limit through Django's own guard; the view answers 413 above it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = IDCLASS_UPLOAD_MAX_BYTES + 1024 * 1024
@@ -111,6 +114,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probes from load balancers and Docker come without TLS
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True

@@ -1,6 +1,15 @@
 from django.contrib import admin
 from django.urls import path
 
+from idclass import views
+
 urlpatterns = [
+    path("", views.upload, name="upload"),
+    path("p/<uuid:prediction_id>/", views.result, name="result"),
+    path("p/<uuid:prediction_id>/image", views.own_image, name="own-image"),
+    path("review/<uuid:prediction_id>/image", views.review_image, name="review-image"),
+    path("review/<uuid:prediction_id>/thumbnail", views.review_image, {"size": 160}, name="review-thumbnail"),
+    path("api/v1/classify", views.api_classify, name="api-classify"),
+    path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

@@ -45,3 +45,11 @@ def trained_model_dir(tmp_path_factory, demo_train_dir, backbone_weights) -> Pat
                          cache_dir=tmp_path_factory.mktemp("feature-cache"))
     train_classifier([demo_train_dir], config, out_dir=out, log=lambda _: None)
     return out
+
+
+def pytest_report_header(config):
+    weights = pretrained_weights()
+    if weights:
+        return f"backbone: pretrained MobileNetV3-Small from {weights}"
+    return (f"backbone: random-initialised MobileNetV3-Small ({SHARED_WEIGHTS} not found); "
+            "accuracy bars are lowered accordingly")

@@ -4,6 +4,7 @@ import tempfile
 
 os.environ.setdefault("SECRET_KEY", "tests-only-not-secret")
 os.environ.setdefault("IDCLASS_MEDIA_ROOT", tempfile.mkdtemp(prefix="idclass-media-"))
+os.environ.setdefault("IDCLASS_FEATURE_CACHE", tempfile.mkdtemp(prefix="idclass-features-"))
 
 from idclass.settings import *  # noqa: E402,F401,F403
 

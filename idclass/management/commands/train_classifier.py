@@ -29,7 +29,7 @@ class Command(BaseCommand):
         config = TrainConfig(backbone=backbone, weights=settings.IDCLASS_BACKBONE_WEIGHTS or None, seed=seed,
                              val_fraction=val_fraction, folds=folds, epochs=epochs, backgrounds=backgrounds,
                              preprocessing=Preprocessing(resize=resize),
-                             cache_dir=settings.BASE_DIR / ".cache" / "features")
+                             cache_dir=settings.IDCLASS_FEATURE_CACHE)
         try:
             result = train_classifier(data_dirs, config, log=self.stdout.write)
         except (BackboneUnavailable, FileNotFoundError) as exc:

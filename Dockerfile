@@ -1,0 +1,30 @@
+# idclass web app, CPU only. Build: docker build -t idclass .
+# Run (plain HTTP on this machine; behind a TLS proxy leave SECURE_SSL_REDIRECT on and set ALLOWED_HOSTS):
+#   docker run -p 8000:8000 -e SECRET_KEY=... -e SECURE_SSL_REDIRECT=false \
+#     -v "$PWD/models:/models:ro" -v idclass-data:/data idclass
+# /models/current is the trained model (IDCLASS_MODEL_DIR); /data holds the database and the uploads.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PORT=8000 \
+    DATABASE_URL=sqlite:////data/db.sqlite3 \
+    IDCLASS_MEDIA_ROOT=/data/media \
+    IDCLASS_MODEL_DIR=/models/current \
+    TORCH_HOME=/data/torch
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+COPY . .
+RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
+    && useradd --system --uid 10001 --no-create-home idclass \
+    && mkdir -p /data /models \
+    && chown idclass /data /models
+
+USER idclass
+VOLUME ["/data", "/models"]
+EXPOSE 8000
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn"]

@@ -1,0 +1,129 @@
+from django import forms
+from django.contrib import admin
+from django.db.models import F
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from idclass.models import Prediction
+from idclass.serving import ModelUnavailable, get_predictor
+from idclass.templatetags.idclass import percent
+
+admin.site.site_header = "idclass review"
+admin.site.site_title = "idclass review"
+admin.site.index_title = "Review queue"
+admin.site.enable_nav_sidebar = False  # the queue needs the width
+
+
+def type_choices(prediction: Prediction) -> list[tuple[str, str]]:
+    """Every type the served model knows, plus those this prediction ranked (its model may be older)."""
+    names = {alt["document_type"]: alt["label"] for alt in prediction.top_k}
+    try:
+        model = get_predictor().model
+        names.update((c, model.display_names[c]) for c in model.classes)
+    except ModelUnavailable:
+        pass
+    return sorted(((value, f"{label} ({value})") for value, label in names.items()), key=lambda c: c[1])
+
+
+class ReviewForm(forms.ModelForm):
+    reviewed_label = forms.ChoiceField(label="Correct type", help_text="Saving records you as the reviewer: "
+                                       "confirmed if this is the predicted type, corrected otherwise.")
+
+    class Meta:
+        model = Prediction
+        fields = ["reviewed_label"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reviewed_label"].choices = type_choices(self.instance)
+        self.initial["reviewed_label"] = self.instance.reviewed_type
+
+
+@admin.register(Prediction)
+class PredictionAdmin(admin.ModelAdmin):
+    form = ReviewForm
+    list_display = ["thumbnail", "predicted_type", "confidence", "score_percent", "review", "created"]
+    list_display_links = ["thumbnail", "predicted_type"]
+    list_filter = ["band", "document_type", "review_status", "created"]
+    search_fields = ["=id", "=sha256"]
+    search_help_text = "Search by prediction id or the image's sha256."
+    actions = ["confirm"]
+    list_per_page = 50
+    fieldsets = [
+        (None, {"fields": ["large_image", "predicted_type", "confidence", "score_percent", "runners_up"]}),
+        ("Review", {"fields": ["reviewed_label", "review_status", "reviewer", "reviewed_at"]}),
+        ("Upload", {"fields": ["id", "created", "original_name", "dimensions", "file_size", "sha256", "model_version",
+                               "latency"], "classes": ["collapse"]}),
+    ]
+    readonly_fields = ["large_image", "predicted_type", "confidence", "score_percent", "runners_up", "review_status",
+                       "reviewer", "reviewed_at", "id", "created", "original_name", "dimensions", "file_size", "sha256",
+                       "model_version", "latency"]
+
+    class Media:
+        css = {"all": ["idclass-admin.css"]}
+
+    def has_add_permission(self, request):
+        return False  # predictions come from uploads only
+
+    def save_model(self, request, obj, form, change):
+        obj.record_review(form.cleaned_data["reviewed_label"], request.user)
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Confirm the predicted type of the selected predictions", permissions=["change"])
+    def confirm(self, request, queryset):
+        count = queryset.update(review_status=Prediction.Review.CONFIRMED, reviewed_label=F("document_type"),
+                                reviewer=request.user, reviewed_at=timezone.now())
+        self.message_user(request, f"{count} prediction{'s' if count != 1 else ''} confirmed.")
+
+    @admin.display(description="Image")
+    def thumbnail(self, obj):
+        if not obj.image:
+            return "not stored"
+        url = reverse("review-thumbnail", args=[obj.id])
+        return format_html('<img src="{}" alt="" class="idclass-thumb" loading="lazy">', url)
+
+    @admin.display(description="Image")
+    def large_image(self, obj):
+        if not obj.image:
+            return "Not stored (IDCLASS_STORE_IMAGES was off, or it was purged)."
+        url = reverse("review-image", args=[obj.id])
+        return format_html('<a href="{}"><img src="{}" alt="The uploaded document" class="idclass-preview"></a>',
+                           url, url)
+
+    @admin.display(description="Predicted type", ordering="document_type")
+    def predicted_type(self, obj):
+        return format_html("{}<br><small>{}</small>", obj.label, obj.document_type)
+
+    @admin.display(description="Confidence", ordering="score")
+    def confidence(self, obj):
+        band = obj.confidence_band
+        return format_html('<span class="idclass-band" style="background:{}">{}</span>', band.hex_colour,
+                           obj.get_band_display())
+
+    @admin.display(description="Score", ordering="score")
+    def score_percent(self, obj):
+        return percent(obj.score)
+
+    @admin.display(description="Review", ordering="review_status")
+    def review(self, obj):
+        if obj.review_status == Prediction.Review.CORRECTED:
+            return format_html("Corrected to<br><small>{}</small>", obj.reviewed_label)
+        return obj.get_review_status_display()
+
+    @admin.display(description="Size")
+    def dimensions(self, obj):
+        return f"{obj.width} × {obj.height} px"
+
+    @admin.display(description="File size", ordering="size_bytes")
+    def file_size(self, obj):
+        return filesizeformat(obj.size_bytes)
+
+    @admin.display(description="Latency", ordering="latency_ms")
+    def latency(self, obj):
+        return f"{obj.latency_ms:.0f} ms"
+
+    @admin.display(description="Runners-up")
+    def runners_up(self, obj):
+        return format_html_join(", ", "{} ({})", ((alt["label"], percent(alt["score"])) for alt in obj.alternatives))

@@ -1,0 +1,37 @@
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand
+
+from idclass.models import Prediction
+
+
+class Command(BaseCommand):
+    help = ("Write every confirmed or corrected image into OUT/<type>/<id>.<ext> with labels.json, "
+            "to train on beside the original data: train_classifier DATA_DIR OUT.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("out", type=Path)
+
+    def handle(self, out, **options):
+        reviewed = Prediction.objects.exclude(review_status=Prediction.Review.UNREVIEWED).order_by("created")
+        names, exported, missing = {}, 0, 0
+        for prediction in reviewed.iterator():
+            names.update((alt["document_type"], alt["label"]) for alt in prediction.top_k)
+            if not prediction.image or not prediction.image.storage.exists(prediction.image.name):
+                missing += 1
+                continue
+            target = out / prediction.reviewed_type / Path(prediction.image.name).name
+            for stale in out.glob(f"*/{target.name}"):  # a relabelled image from an earlier export
+                stale.unlink()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with prediction.image.open("rb") as fh:
+                target.write_bytes(fh.read())
+            exported += 1
+        types = sorted(p.name for p in out.iterdir() if p.is_dir()) if out.is_dir() else []
+        if types:
+            labels = {t: names[t] for t in types if t in names}
+            (out / "labels.json").write_text(json.dumps(labels, indent=2, sort_keys=True) + "\n")
+        self.stdout.write(f"exported {exported} reviewed images to {out}")
+        if missing:
+            self.stdout.write(f"skipped {missing} reviewed predictions whose image was not stored or was purged")

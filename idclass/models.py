@@ -1,0 +1,110 @@
+import os
+import uuid
+
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage
+from django.db import models, transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+from django.utils import timezone
+
+from classifier.bands import ConfidenceBand
+
+
+class DocumentStorage(FileSystemStorage):
+    """Uploaded identity documents: readable by the server's user only, and without
+    any URL, so only the session-guarded and staff-only views can stream them."""
+
+    def __init__(self):
+        super().__init__(file_permissions_mode=0o600, directory_permissions_mode=0o700)
+
+    @property
+    def base_location(self):
+        # Read on use, so a changed IDCLASS_MEDIA_ROOT (tests, a moved volume) takes effect.
+        return settings.IDCLASS_MEDIA_ROOT
+
+    @property
+    def location(self):
+        return os.path.abspath(self.base_location)
+
+    def url(self, name):
+        raise NotImplementedError("Stored documents have no public URL.")
+
+
+class Prediction(models.Model):
+    class Band(models.TextChoices):
+        HIGH = ConfidenceBand.HIGH.value, "High"
+        MEDIUM = ConfidenceBand.MEDIUM.value, "Medium"
+        LOW = ConfidenceBand.LOW.value, "Low"
+
+    class Review(models.TextChoices):
+        UNREVIEWED = "unreviewed", "Unreviewed"
+        CONFIRMED = "confirmed", "Confirmed"
+        CORRECTED = "corrected", "Corrected"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+    image = models.FileField(storage=DocumentStorage, blank=True, help_text="Empty when images are not stored.")
+    original_name = models.CharField(max_length=255, blank=True, help_text="As uploaded; for display only.")
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size_bytes = models.PositiveBigIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    document_type = models.CharField("predicted type", max_length=100, db_index=True)
+    score = models.FloatField()
+    band = models.CharField(max_length=10, choices=Band.choices)
+    top_k = models.JSONField(help_text="The best types, best first: document_type, label, score.")
+    model_version = models.CharField(max_length=100)
+    latency_ms = models.FloatField()
+    review_status = models.CharField(max_length=10, choices=Review.choices, default=Review.UNREVIEWED,
+                                     db_index=True)
+    reviewed_label = models.CharField("correct type", max_length=100, blank=True)
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["score", "-created"]  # the least sure first: the review queue
+
+    def __str__(self):
+        return str(self.id)
+
+    @property
+    def label(self) -> str:
+        """The predicted type in plain words."""
+        return self.top_k[0]["label"]
+
+    @property
+    def alternatives(self) -> list[dict]:
+        """The runners-up after the prediction itself."""
+        return self.top_k[1:]
+
+    @property
+    def confidence_band(self) -> ConfidenceBand:
+        return ConfidenceBand(self.band)
+
+    @property
+    def reviewed_type(self) -> str:
+        """The type a person settled on: their correction, or the prediction they confirmed."""
+        if self.review_status == self.Review.CORRECTED:
+            return self.reviewed_label
+        return self.document_type
+
+    def as_dict(self) -> dict:
+        """What the API answers about a prediction."""
+        return {"id": str(self.id), "document_type": self.document_type, "label": self.label,
+                "score": round(self.score, 4), "band": self.band, "colour": self.confidence_band.colour,
+                "top_k": self.top_k, "model_version": self.model_version}
+
+    def record_review(self, label: str, reviewer) -> None:
+        self.reviewed_label = label
+        self.review_status = self.Review.CONFIRMED if label == self.document_type else self.Review.CORRECTED
+        self.reviewer = reviewer
+        self.reviewed_at = timezone.now()
+
+
+@receiver(post_delete, sender=Prediction)
+def delete_image_file(sender, instance, **kwargs):
+    """Deleting a record, one or in bulk, also deletes its image once that is final."""
+    if instance.image:
+        name, storage = instance.image.name, instance.image.storage
+        transaction.on_commit(lambda: storage.delete(name))

@@ -1,0 +1,154 @@
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import timezone
+
+from idclass.models import Prediction
+from tests.web import jpeg, make_prediction, media_root, no_model, served_model, stored_files  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+LIST = "/admin/idclass/prediction/"
+
+
+@pytest.fixture
+def queue(media_root):  # noqa: F811
+    """Three predictions, one per band, uploaded on different days."""
+    now = timezone.now()
+    return {
+        "high": make_prediction(jpeg(), "vel_id", 0.97, "high", created=now),
+        "medium": make_prediction(jpeg(), "lun_id", 0.71, "medium", created=now - timedelta(days=3)),
+        "low": make_prediction(jpeg(), "mar_id", 0.32, "low", created=now - timedelta(days=10)),
+    }
+
+
+def listed(response) -> list[Prediction]:
+    return list(response.context["cl"].result_list)
+
+
+def test_queue_lists_the_least_sure_first(admin_client, queue):
+    response = admin_client.get(LIST)
+    assert response.status_code == 200
+    assert listed(response) == [queue["low"], queue["medium"], queue["high"]]
+    html = response.content.decode()
+    for prediction in queue.values():
+        assert f'src="/review/{prediction.id}/thumbnail"' in html
+        assert prediction.label in html
+    assert '<span class="idclass-band" style="background:#cf222e">Low</span>' in html
+    assert "32.0%" in html and "Unreviewed" in html
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("band__exact=low", ["low"]),
+    ("document_type__exact=lun_id", ["medium"]),
+    ("review_status__exact=unreviewed", ["low", "medium", "high"]),
+    ("review_status__exact=confirmed", []),
+])
+def test_filters(admin_client, queue, query, expected):
+    assert listed(admin_client.get(f"{LIST}?{query}")) == [queue[k] for k in expected]
+
+
+def test_date_filter(admin_client, queue):
+    since = (timezone.now() - timedelta(days=7)).isoformat(sep=" ")  # as the admin's "Past 7 days" link sends it
+    assert set(listed(admin_client.get(LIST, {"created__gte": since}))) == {queue["high"], queue["medium"]}
+
+
+def test_search_by_id_or_sha256(admin_client, queue):
+    low = queue["low"]
+    assert listed(admin_client.get(LIST, {"q": str(low.id)})) == [low]
+    assert listed(admin_client.get(LIST, {"q": low.sha256})) == [queue[k] for k in ("low", "medium", "high")]
+    assert listed(admin_client.get(LIST, {"q": "not-an-id"})) == []
+
+
+def test_bulk_confirm(admin_client, admin_user, queue):
+    chosen = [queue["low"], queue["medium"]]
+    response = admin_client.post(LIST, {"action": "confirm", "_selected_action": [str(p.id) for p in chosen]})
+    assert response.status_code == 302
+    for prediction in chosen:
+        prediction.refresh_from_db()
+        assert prediction.review_status == "confirmed"
+        assert prediction.reviewed_label == prediction.document_type
+        assert prediction.reviewer == admin_user
+        assert timezone.now() - prediction.reviewed_at < timedelta(minutes=1)
+    queue["high"].refresh_from_db()
+    assert queue["high"].review_status == "unreviewed" and queue["high"].reviewer is None
+
+
+def change(prediction):
+    return f"{LIST}{prediction.id}/change/"
+
+
+def test_correcting_the_label(admin_client, admin_user, served_model, queue):  # noqa: F811
+    low = queue["low"]
+    form = admin_client.get(change(low)).context["adminform"].form
+    choices = dict(form.fields["reviewed_label"].choices)
+    for cls in served_model.model.classes:
+        assert choices[cls] == f"{served_model.model.display_names[cls]} ({cls})"
+    assert form.initial["reviewed_label"] == "mar_id"
+
+    response = admin_client.post(change(low), {"reviewed_label": "vel_passport"})
+    assert response.status_code == 302
+    low.refresh_from_db()
+    assert (low.review_status, low.reviewed_label, low.reviewer) == ("corrected", "vel_passport", admin_user)
+    assert low.reviewed_type == "vel_passport" and low.reviewed_at is not None
+    assert low.document_type == "mar_id" and low.score == 0.32  # the prediction itself is kept
+    assert "Corrected to<br><small>vel_passport</small>" in admin_client.get(LIST).content.decode()
+
+
+def test_saving_the_predicted_label_confirms_it(admin_client, admin_user, served_model, queue):  # noqa: F811
+    high = queue["high"]
+    admin_client.post(change(high), {"reviewed_label": "vel_id"})
+    high.refresh_from_db()
+    assert (high.review_status, high.reviewed_label, high.reviewer) == ("confirmed", "vel_id", admin_user)
+
+
+def test_a_label_outside_the_choices_is_refused(admin_client, served_model, queue):  # noqa: F811
+    response = admin_client.post(change(queue["low"]), {"reviewed_label": "../../etc"})
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    queue["low"].refresh_from_db()
+    assert queue["low"].review_status == "unreviewed"
+
+
+def test_without_a_model_the_choices_are_the_ranked_types(admin_client, no_model, queue):  # noqa: F811
+    form = admin_client.get(change(queue["low"])).context["adminform"].form
+    assert [value for value, _ in form.fields["reviewed_label"].choices] == ["lun_id", "mar_id", "vel_id"]
+    assert form.initial["reviewed_label"] == "mar_id"
+
+
+def test_change_form_shows_the_image_through_the_staff_view(admin_client, queue):
+    html = admin_client.get(change(queue["low"])).content.decode()
+    assert f'src="/review/{queue["low"].id}/image"' in html
+    assert "/media/" not in html
+
+
+def test_predictions_are_not_added_by_hand(admin_client):
+    assert admin_client.get(f"{LIST}add/").status_code == 403
+
+
+def test_staff_image_views(admin_client, queue):
+    for kind in ("image", "thumbnail"):
+        response = admin_client.get(f"/review/{queue['low'].id}/{kind}")
+        assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+
+
+def test_images_are_for_staff_only(queue):
+    low = queue["low"]
+    User.objects.create_user("visitor", password="pw")
+    visitor = Client()
+    visitor.login(username="visitor", password="pw")
+    for client in (Client(), visitor):
+        for kind in ("image", "thumbnail"):
+            response = client.get(f"/review/{low.id}/{kind}")
+            assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+
+
+def test_deleting_in_the_admin_deletes_the_image(admin_client, queue, media_root,  # noqa: F811
+                                                 django_capture_on_commit_callbacks):
+    low = queue["low"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(f"{LIST}{low.id}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert f"{low.id}.jpg" not in [p.name for p in stored_files(media_root)]
+    assert len(stored_files(media_root)) == 2

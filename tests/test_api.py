@@ -1,0 +1,87 @@
+import pytest
+from django.test import Client
+
+from idclass.models import Prediction
+from tests.web import (BAD_UPLOADS, demo_image, jpeg, media_root, no_model, served_model,  # noqa: F401
+                       stored_files, upload)
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/classify"
+
+
+def assert_error(response, status, code, message=""):
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert message in error["message"]
+
+
+def test_classify(served_model, demo_image, media_root):  # noqa: F811
+    client = Client(enforce_csrf_checks=True)  # programs have no CSRF token; the API needs none
+    response = client.post(URL, {"image": upload(demo_image[1])})
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == {"id", "document_type", "label", "score", "band", "colour", "top_k", "model_version"}
+    prediction = Prediction.objects.get()
+    assert body["id"] == str(prediction.id)
+    assert body["document_type"] == prediction.document_type in served_model.model.classes
+    assert body["label"] == served_model.model.display_names[body["document_type"]]
+    assert body["band"] in {"high", "medium", "low"}
+    assert body["colour"] == {"high": "green", "medium": "amber", "low": "red"}[body["band"]]
+    assert 0 <= body["score"] <= 1 and body["model_version"] == served_model.version
+    assert [alt["document_type"] for alt in body["top_k"]][0] == body["document_type"]
+    assert len(body["top_k"]) == 3
+    assert [p.name for p in stored_files(media_root)] == [f"{prediction.id}.jpg"]
+
+
+def test_agrees_with_the_predictor(client, served_model, demo_image):  # noqa: F811
+    expected = served_model.predict(demo_image[1]).as_dict()
+    body = client.post(URL, {"image": upload(demo_image[1])}).json()
+    assert {k: body[k] for k in expected} == expected
+
+
+def test_get_is_405(client, served_model):  # noqa: F811
+    response = client.get(URL)
+    assert_error(response, 405, "method_not_allowed", "POST")
+    assert response["Allow"] == "POST"
+
+
+@pytest.mark.parametrize("make, status, code, message", BAD_UPLOADS)
+def test_bad_upload(client, served_model, media_root, make, status, code, message):  # noqa: F811
+    assert_error(client.post(URL, {"image": upload(make())}), status, code, message)
+    assert not Prediction.objects.exists() and not stored_files(media_root)
+
+
+def test_no_file(client, served_model):  # noqa: F811
+    assert_error(client.post(URL, {"picture": upload(jpeg())}), 400, "required", "Choose a photo")
+    assert_error(client.post(URL, {"image": "not a file"}), 400, "required")
+    assert_error(client.post(URL, b'{"image": "x"}', content_type="application/json"), 400, "required")
+
+
+def test_unreadable_multipart(client, served_model):  # noqa: F811
+    response = client.post(URL, b"--x\r\n", content_type="multipart/form-data")  # no boundary
+    assert_error(response, 400, "bad_request", "multipart/form-data")
+
+
+def test_over_the_limit_is_413(client, settings, served_model, media_root):  # noqa: F811
+    settings.IDCLASS_UPLOAD_MAX_BYTES = 5000
+    assert_error(client.post(URL, {"image": upload(jpeg() + bytes(5000))}), 413, "too_large", "4.9\xa0KB")
+    assert not Prediction.objects.exists() and not stored_files(media_root)
+
+
+def test_a_body_far_over_the_limit_is_refused_by_its_length(client, settings, served_model):  # noqa: F811
+    settings.IDCLASS_UPLOAD_MAX_BYTES = 5000
+    response = client.post(URL, {"image": upload(bytes(200_000))})
+    assert_error(response, 413, "too_large")
+    assert not hasattr(response.wsgi_request, "_files")  # the body was never parsed
+
+
+def test_over_the_default_limit_is_413_not_a_django_400(client, served_model, media_root):  # noqa: F811
+    assert_error(client.post(URL, {"image": upload(bytes(15 * 1024 * 1024 + 1))}), 413, "too_large", "15.0\xa0MB")
+    assert_error(client.post(URL, {"image": upload(bytes(40 * 1024 * 1024))}), 413, "too_large")
+
+
+def test_no_model_is_503(client, no_model, media_root):  # noqa: F811
+    assert_error(client.post(URL, {"image": upload(jpeg())}), 503, "model_unavailable", "train_classifier")
+    assert not Prediction.objects.exists() and not stored_files(media_root)

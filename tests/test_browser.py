@@ -1,0 +1,76 @@
+"""The whole loop in a real browser: upload, read the result, correct it in the admin."""
+from pathlib import Path
+
+import pytest
+
+from idclass.models import Prediction
+from tests.web import media_root, served_model  # noqa: F401
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def hex_to_rgb(colour: str) -> str:
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({r}, {g}, {b})"
+
+
+def test_upload_then_correct_in_the_admin(browser, live_server, served_model, demo_train_dir,  # noqa: F811
+                                          django_user_model):
+    django_user_model.objects.create_superuser("reviewer", "reviewer@example.com", "a long test password")
+    photo = sorted(demo_train_dir.glob("*/*.jpg"))[0]
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.set_default_timeout(15_000)
+
+    page.goto(f"{live_server.url}/")
+    page.get_by_label("Photo or scan of the document").set_input_files(str(photo))
+    sync_api.expect(page.locator(".preview")).to_be_visible()
+    page.get_by_role("button", name="Identify document").click()
+    page.wait_for_url(f"{live_server.url}/p/*/")
+
+    prediction = Prediction.objects.get()
+    band = prediction.confidence_band
+    sync_api.expect(page.locator("h1")).to_have_text(prediction.label)
+    sync_api.expect(page.locator(".band-title strong")).to_have_text(f"{prediction.get_band_display()} confidence")
+    sync_api.expect(page.locator(".band-swatch")).to_have_css("background-color", hex_to_rgb(band.hex_colour))
+    sync_api.expect(page.locator(".band-meaning")).to_have_text(band.meaning)
+    assert_loaded(page, page.locator(".result-image img"))
+
+    page.goto(f"{live_server.url}/admin/idclass/prediction/")
+    page.get_by_label("Username").fill("reviewer")
+    page.get_by_label("Password").fill("a long test password")
+    page.get_by_role("button", name="Log in").click()
+    thumbnail = page.locator("img.idclass-thumb")
+    sync_api.expect(thumbnail).to_have_count(1)
+    assert_loaded(page, thumbnail)
+    page.get_by_role("link", name=prediction.label).click()
+
+    correct = next(c for c in served_model.model.classes if c != prediction.document_type)
+    page.get_by_label("Correct type").select_option(correct)
+    page.get_by_role("button", name="Save", exact=True).click()
+    sync_api.expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+
+    prediction.refresh_from_db()
+    assert prediction.review_status == Prediction.Review.CORRECTED
+    assert prediction.reviewed_label == correct
+    assert prediction.reviewer.username == "reviewer"
+    assert prediction.reviewed_at is not None
+
+
+def assert_loaded(page, image):
+    """Wait until the browser has decoded the image: it was served and is a real picture."""
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=10_000)

@@ -1,0 +1,41 @@
+"""The training and evaluation commands as an operator runs them."""
+import json
+import urllib.error
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from classifier import artifact
+
+
+def test_train_then_evaluate(demo_train_dir, backbone_weights, settings, tmp_path, capsys):
+    settings.IDCLASS_BACKBONE_WEIGHTS = backbone_weights
+    out = tmp_path / "model"
+    call_command("train_classifier", str(demo_train_dir), "--backbone", "small", "--epochs", "30", "--out", str(out))
+    assert artifact.load(out).metadata["backbone"]["name"] == "small"
+    assert not (tmp_path / "current").exists()  # --out writes exactly there and nothing else
+    call_command("evaluate_classifier", str(demo_train_dir), "--model", str(out), "--report-dir", str(tmp_path / "r"))
+    printed = capsys.readouterr().out
+    assert "accuracy" in printed and "bands: high" in printed
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["n"] > 0
+
+
+def test_offline_without_weights_says_exactly_what_to_do(demo_train_dir, settings, monkeypatch, tmp_path):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr("torchvision.models._api.load_state_dict_from_url", offline)
+    settings.IDCLASS_BACKBONE_WEIGHTS = ""
+    with pytest.raises(CommandError, match="IDCLASS_BACKBONE=small IDCLASS_BACKBONE_WEIGHTS="):
+        call_command("train_classifier", str(demo_train_dir), "--backbone", "small", "--out", str(tmp_path / "m"))
+
+
+def test_evaluate_without_model_says_how_to_train(tmp_path, demo_train_dir):
+    with pytest.raises(CommandError, match="train_classifier"):
+        call_command("evaluate_classifier", str(demo_train_dir), "--model", str(tmp_path), "--report-dir", str(tmp_path))
+
+
+def test_missing_data_dir_is_a_clear_error(tmp_path, settings, backbone_weights):
+    settings.IDCLASS_BACKBONE_WEIGHTS = backbone_weights
+    with pytest.raises(CommandError, match="not a folder"):
+        call_command("train_classifier", str(tmp_path / "nope"), "--backbone", "small", "--out", str(tmp_path / "m"))

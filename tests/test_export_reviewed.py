@@ -1,0 +1,54 @@
+import json
+
+import pytest
+from django.core.management import call_command
+
+from classifier.dataset import scan
+from idclass.models import Prediction
+from tests.web import demo_image, make_prediction, media_root  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def reviewed(demo_image, media_root):  # noqa: F811
+    data = demo_image[1]
+    confirmed = make_prediction(data, "vel_id", review_status=Prediction.Review.CONFIRMED, reviewed_label="vel_id")
+    corrected = make_prediction(data, "vel_id", review_status=Prediction.Review.CORRECTED, reviewed_label="lun_id")
+    make_prediction(data, "mar_id")  # unreviewed
+    make_prediction(None, "mar_id", review_status=Prediction.Review.CONFIRMED, reviewed_label="mar_id")  # no image
+    return confirmed, corrected
+
+
+def test_export(reviewed, tmp_path, capsys):
+    confirmed, corrected = reviewed
+    out = tmp_path / "reviewed"
+    call_command("export_reviewed", str(out))
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == sorted([
+        f"lun_id/{corrected.id}.jpg", "labels.json", f"vel_id/{confirmed.id}.jpg"])
+    assert json.loads((out / "labels.json").read_text()) == {"lun_id": "Label of lun_id", "vel_id": "Label of vel_id"}
+    stdout = capsys.readouterr().out
+    assert "exported 2 reviewed images" in stdout
+    assert "skipped 1 reviewed predictions whose image was not stored" in stdout
+
+
+def test_export_trains_beside_the_original_data(reviewed, demo_train_dir, tmp_path):
+    out = tmp_path / "reviewed"
+    call_command("export_reviewed", str(out))
+    original = scan([demo_train_dir])
+    both = scan([demo_train_dir, out])
+    assert len(both.images) == len(original.images) + 2
+    assert both.classes == original.classes
+    assert {(img.path.parent.name, img.label) for img in both.images if out in img.path.parents} == {
+        ("vel_id", "vel_id"), ("lun_id", "lun_id")}
+
+
+def test_export_again_after_a_correction_moves_the_image(reviewed, tmp_path):
+    confirmed, _ = reviewed
+    out = tmp_path / "reviewed"
+    call_command("export_reviewed", str(out))
+    confirmed.record_review("mar_id", None)
+    confirmed.save()
+    call_command("export_reviewed", str(out))
+    assert not (out / "vel_id" / f"{confirmed.id}.jpg").exists()
+    assert (out / "mar_id" / f"{confirmed.id}.jpg").is_file()

@@ -1,0 +1,103 @@
+"""Fixtures, images and records for the web tests; test modules import what they use."""
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import pytest
+from django.core.files.base import ContentFile
+from PIL import Image
+
+from idclass.models import Prediction
+from idclass.serving import forget_predictor, get_predictor
+
+
+@pytest.fixture
+def media_root(settings, tmp_path) -> Path:
+    """A private media root of this test's own, to see exactly what was stored."""
+    settings.IDCLASS_MEDIA_ROOT = tmp_path / "media"
+    return settings.IDCLASS_MEDIA_ROOT
+
+
+@pytest.fixture
+def served_model(settings, trained_model_dir, backbone_weights, media_root):
+    """The server's predictor, loaded from the session's trained model."""
+    settings.IDCLASS_MODEL_DIR = trained_model_dir
+    settings.IDCLASS_BACKBONE_WEIGHTS = backbone_weights
+    forget_predictor()
+    yield get_predictor()
+    forget_predictor()
+
+
+@pytest.fixture
+def no_model(settings, tmp_path, media_root):
+    settings.IDCLASS_MODEL_DIR = tmp_path / "no-model-here"
+    forget_predictor()
+    yield
+    forget_predictor()
+
+
+@pytest.fixture
+def demo_image(demo_train_dir) -> tuple[str, bytes]:
+    """(document type, JPEG bytes) of one demo document photo."""
+    path = sorted(demo_train_dir.glob("*/*.jpg"))[0]
+    return path.parent.name, path.read_bytes()
+
+
+def encode(image: Image.Image, fmt: str, **params) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **params)
+    return out.getvalue()
+
+
+def upload(data: bytes, name: str = "photo.jpg") -> io.BytesIO:
+    """A file for the test client to send as the `image` field."""
+    fh = io.BytesIO(data)
+    fh.name = name
+    return fh
+
+
+def jpeg(width: int = 320, height: int = 200) -> bytes:
+    return encode(Image.new("RGB", (width, height), (40, 90, 160)), "JPEG")
+
+
+def noise_png() -> bytes:
+    return encode(Image.effect_noise((200, 200), 60).convert("RGB"), "PNG")
+
+
+# (id, file bytes, status, error code, part of the message); none of them may be stored.
+BAD_UPLOADS = [
+    pytest.param(lambda: b"", 400, "empty", "The file is empty", id="empty"),
+    pytest.param(lambda: b"just some text, not a picture", 400, "not_an_image", "not an image", id="not-an-image"),
+    pytest.param(lambda: jpeg(800, 600)[:1500], 400, "corrupt", "damaged or incomplete", id="truncated-jpeg"),
+    pytest.param(lambda: noise_png()[:300] + bytes(300) + noise_png()[600:], 400, "corrupt", "damaged",
+                 id="corrupt-png"),
+    pytest.param(lambda: encode(Image.new("1", (12000, 12000)), "PNG"), 400, "too_many_pixels", "pixels",
+                 id="decompression-bomb"),
+    pytest.param(lambda: encode(Image.new("RGB", (20, 20)), "PNG"), 400, "too_small", "at least", id="too-small"),
+    pytest.param(lambda: encode(Image.new("RGB", (64, 64)), "ICO"), 415, "unsupported_format", "not supported",
+                 id="ico"),
+    pytest.param(lambda: encode(Image.new("RGB", (64, 64)), "PPM"), 415, "unsupported_format", "not supported",
+                 id="ppm"),
+]
+
+
+def stored_files(root: Path) -> list[Path]:
+    return sorted(p for p in Path(root).rglob("*") if p.is_file())
+
+
+def make_prediction(image: bytes | None = None, document_type: str = "vel_id", score: float = 0.95,
+                    band: str = "high", **fields) -> Prediction:
+    """A stored prediction as an upload would leave it, without running the model."""
+    data = image or b""
+    others = [t for t in ("lun_id", "mar_id", "vel_id") if t != document_type][:2]
+    top_k = [{"document_type": t, "label": f"Label of {t}", "score": s}
+             for t, s in zip([document_type, *others], [score, (1 - score) * 0.7, (1 - score) * 0.3])]
+    prediction = Prediction(sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data), width=320, height=200,
+                            document_type=document_type, score=score, band=band, top_k=top_k,
+                            model_version="test-model", latency_ms=12.5, **fields)
+    if image:
+        prediction.image.save(f"{prediction.id}.jpg", ContentFile(image), save=False)
+    prediction.save()
+    return prediction
