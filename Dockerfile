@@ -16,7 +16,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY requirements.txt .
-RUN pip install -r requirements.txt
+# PyTorch's CPU-only wheels first (PyPI's default torch carries CUDA libraries of several GB);
+# the pins in requirements.txt then find torch and torchvision already satisfied.
+RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.14.1 torchvision==0.29.1 \
+    && pip install -r requirements.txt
 
 COPY . .
 RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \

@@ -3,8 +3,9 @@
 Two kinds of views of a labelled document image:
 
 * ``simulate_capture`` - a phone-photo-like view: the document warped in
-  perspective onto a cluttered background, at any rotation, with camera-like
-  lighting, blur, noise and JPEG artefacts. It also returns where the
+  perspective onto a cluttered background (desk, keyboard, papers, a photo), at
+  any rotation, sometimes partly out of frame or held by fingers, with glare,
+  shadows and camera-like lighting, blur, noise and JPEG artefacts. It also returns where the
   document's corners ended up, so the demo generator can write corner labels.
 * ``augment`` - one random training view: either a capture or a milder
   scan-like view.
@@ -29,6 +30,7 @@ from PIL import Image
 
 PHOTO_SIZES = ((640, 480), (480, 640), (800, 600), (600, 800))
 MAX_SIDE = 800
+OUTSIDE_PROBABILITY = 0.15  # share of captures with part of the document outside the frame
 # Photos used as backgrounds are decoded once per process at this size.
 _BACKGROUND_CACHE_SIDE = 1024
 
@@ -143,19 +145,18 @@ def _clutter(rng: np.random.Generator, img: np.ndarray) -> None:
         kind = rng.choice(["paper", "keyboard", "disc", "line", "scribble", "text"])
         cx, cy = rng.uniform(-0.1, 1.1) * w, rng.uniform(-0.1, 1.1) * h
         colour = _random_colour(rng)
-        if kind in ("paper", "keyboard"):
+        if kind == "paper":
             bw, bh = rng.uniform(0.15, 0.6, 2) * scale
             box = cv2.boxPoints(((cx, cy), (bw, bh), rng.uniform(0, 180)))
-            fill = _random_colour(rng, 200, 256) if kind == "paper" else _random_colour(rng, 10, 70)
-            cv2.fillConvexPoly(img, box.astype(np.int32), fill, cv2.LINE_AA)
-            # rows of marks: text lines on paper, key rows on a keyboard
-            rows = int(rng.integers(4, 14))
-            ink = _random_colour(rng, 0, 90) if kind == "paper" else _random_colour(rng, 90, 180)
+            cv2.fillConvexPoly(img, box.astype(np.int32), _random_colour(rng, 200, 256), cv2.LINE_AA)
+            rows = int(rng.integers(4, 14))  # text lines
+            ink = _random_colour(rng, 0, 90)
             for r in range(1, rows):
                 a, b = box[0] + (box[3] - box[0]) * r / rows, box[1] + (box[2] - box[1]) * r / rows
                 end = a + (b - a) * rng.uniform(0.4, 0.95)
-                dash = 3 if kind == "paper" else max(2, int(0.02 * scale))
-                cv2.line(img, tuple(a.astype(int)), tuple(end.astype(int)), ink, dash, cv2.LINE_AA)
+                cv2.line(img, tuple(a.astype(int)), tuple(end.astype(int)), ink, 3, cv2.LINE_AA)
+        elif kind == "keyboard":
+            _keyboard(rng, img, (cx, cy), scale)
         elif kind == "disc":
             r = int(rng.uniform(0.03, 0.15) * scale)
             cv2.circle(img, (int(cx), int(cy)), r, colour, -1, cv2.LINE_AA)
@@ -170,6 +171,25 @@ def _clutter(rng: np.random.Generator, img: np.ndarray) -> None:
             letters = "".join(rng.choice(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 "), int(rng.integers(4, 20))))
             cv2.putText(img, letters, (int(cx), int(cy)), cv2.FONT_HERSHEY_SIMPLEX,
                         rng.uniform(0.4, 2.0), colour, int(rng.integers(1, 4)), cv2.LINE_AA)
+
+
+def _keyboard(rng: np.random.Generator, img: np.ndarray, centre: tuple[float, float], scale: float) -> None:
+    """A keyboard: a dark slab with a grid of lighter keys, at any angle. Its many
+    straight parallel edges are what a corner finder must learn to ignore."""
+    cols, rows = int(rng.integers(10, 16)), int(rng.integers(4, 7))
+    pitch = rng.uniform(0.025, 0.06) * scale
+    key = pitch * rng.uniform(0.75, 0.9)
+    axes = _rotation(rng.uniform(-30, 30) + 90 * rng.integers(2))
+    angle = np.degrees(np.arctan2(axes[1, 0], axes[0, 0]))
+    slab = cv2.boxPoints((centre, ((cols + 0.6) * pitch, (rows + 0.6) * pitch), angle))
+    base = _random_colour(rng, 10, 80)
+    cv2.fillConvexPoly(img, slab.astype(np.int32), base, cv2.LINE_AA)
+    cap = tuple(min(255, c + int(rng.integers(20, 120))) for c in base)
+    unit = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * key / 2
+    for r in range(rows):
+        for c in range(cols):
+            offset = np.array([(c - (cols - 1) / 2) * pitch, (r - (rows - 1) / 2) * pitch])
+            cv2.fillConvexPoly(img, ((unit + offset) @ axes.T + centre).astype(np.int32), cap, cv2.LINE_AA)
 
 
 def _random_background_array(rng: np.random.Generator, size: tuple[int, int],
@@ -245,6 +265,74 @@ def _shadow(img: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> np.n
     return cv2.multiply(img, cv2.merge([shade, shade, shade]), scale=1 / 255)
 
 
+SKIN_LIGHT, SKIN_DARK = np.array([236, 196, 164]), np.array([92, 58, 40])
+
+
+def _hand(rng: np.random.Generator, img: np.ndarray, quad: np.ndarray) -> None:
+    """Fingers holding the document: skin-coloured rounded strokes reaching over one of its
+    edges from a palm outside it, as when a card is held up to the camera."""
+    edge = int(rng.integers(4))
+    a, b = quad[edge], quad[(edge + 1) % 4]
+    along = (b - a) / max(np.linalg.norm(b - a), 1e-6)
+    inward = np.array([-along[1], along[0]])  # clockwise quad: the inside is to the right of a -> b
+    short = min(np.linalg.norm(quad[1] - quad[0]), np.linalg.norm(quad[2] - quad[1]))
+    skin = SKIN_LIGHT + (SKIN_DARK - SKIN_LIGHT) * rng.uniform() + rng.normal(0, 8, 3)
+    colour = tuple(int(c) for c in np.clip(skin, 0, 255))
+    width = rng.uniform(0.1, 0.16) * short
+    grip = a + (b - a) * rng.uniform(0.1, 0.9)
+    fingers = int(rng.integers(1, 5))
+    for f in range(fingers):
+        base = grip + along * (f - (fingers - 1) / 2) * width * 1.05 - inward * width * 1.5
+        tip = grip + along * (f - (fingers - 1) / 2) * width * 1.05 + inward * rng.uniform(0.05, 0.3) * short
+        cv2.line(img, tuple(base.astype(int)), tuple(tip.astype(int)), colour, max(2, int(width)), cv2.LINE_AA)
+    palm = grip - inward * width * rng.uniform(3, 5)
+    angle = np.degrees(np.arctan2(along[1], along[0]))
+    axes = (int(width * max(fingers, 2) * 0.8), int(width * 2.5))
+    cv2.ellipse(img, tuple(palm.astype(int)), axes, angle, 0, 360, colour, -1, cv2.LINE_AA)
+
+
+def _soft_field(img: np.ndarray, draw) -> np.ndarray:
+    """A smooth 0..255 mask at full size: ``draw(mask, scale)`` paints it at quarter
+    resolution, where blurring is 16 times cheaper."""
+    h, w = img.shape[:2]
+    small = np.zeros((max(1, h // 4), max(1, w // 4)), np.uint8)
+    blur = draw(small, 0.25)
+    small = cv2.GaussianBlur(small, (0, 0), blur)
+    return cv2.merge([cv2.resize(small, (w, h))] * 3)
+
+
+def _shade_band(rng: np.random.Generator, img: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """A soft shadow (a head, a phone or a hand between the lamp and the desk) falling
+    across part of the document."""
+    centre = quad.mean(axis=0) + rng.normal(0, 0.2, 2) * np.ptp(quad, axis=0)
+    normal = _rotation(rng.uniform(0, 360)) @ np.array([1.0, 0.0])
+    far = 4 * max(img.shape[:2])
+
+    def draw(mask, s):
+        side = np.array([-normal[1], normal[0]]) * far
+        poly = np.array([centre - side, centre + side, centre + side + normal * far, centre - side + normal * far]) * s
+        cv2.fillConvexPoly(mask, poly.astype(np.int32), 255)
+        return rng.uniform(2, 12)
+
+    shade = 255 - (_soft_field(img, draw) * rng.uniform(0.25, 0.6)).astype(np.uint8)
+    return cv2.multiply(img, shade, scale=1 / 255)
+
+
+def _glare(rng: np.random.Generator, img: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """A bright elliptical highlight, as a lamp or flash reflects off a laminated card."""
+    t = rng.uniform(0.1, 0.9, 2)
+    centre = quad[0] + (quad[1] - quad[0]) * t[0] + (quad[3] - quad[0]) * t[1]
+    size = np.linalg.norm(quad[2] - quad[0]) * rng.uniform(0.05, 0.25, 2)
+
+    def draw(mask, s):
+        cv2.ellipse(mask, tuple((centre * s).astype(int)), tuple(np.maximum(1, size * s).astype(int)),
+                    rng.uniform(0, 180), 0, 360, 255, -1)
+        return max(0.5, float(size.min() * s * 0.5))
+
+    light = _soft_field(img, draw)
+    return cv2.add(img, cv2.multiply(255 - img, light, scale=rng.uniform(0.6, 1.0) / 255))
+
+
 def _capture_quad(rng: np.random.Generator, doc_size: tuple[int, int], frame: tuple[int, int]) -> np.ndarray:
     """Where the document's corners go in the photo: its longer side covers 30-80% of the
     frame's longer side (less if needed to stay in frame), any rotation, some tilt."""
@@ -263,7 +351,15 @@ def _capture_quad(rng: np.random.Generator, doc_size: tuple[int, int], frame: tu
     quad *= min(1.0, (fw - 2 * margin) / extent[0], (fh - 2 * margin) / extent[1])
     low = margin - quad.min(axis=0)
     high = np.array([fw, fh]) - margin - quad.max(axis=0)
-    return quad + rng.uniform(low, np.maximum(low, high))
+    quad = quad + rng.uniform(low, np.maximum(low, high))
+    if rng.random() < OUTSIDE_PROBABILITY:  # framed badly: one corner (or a whole edge) cut off
+        direction = rng.integers(2, size=2)  # towards the right/bottom (1) or left/top (0) edge
+        beyond = rng.uniform(0.02, 0.1) * min(extent)  # how far the outermost corner lies outside
+        target = np.where(direction, np.array([fw, fh]) + beyond, -beyond)
+        outermost = np.where(direction, quad.max(axis=0), quad.min(axis=0))
+        axes = [[1, 0], [0, 1], [1, 1]][int(rng.integers(3))]  # out at a side, top/bottom, or both
+        quad = quad + (target - outermost) * axes
+    return quad
 
 
 def simulate_capture(doc: Image.Image, rng: np.random.Generator, *, backgrounds: Sequence[Path] = (),
@@ -273,7 +369,9 @@ def simulate_capture(doc: Image.Image, rng: np.random.Generator, *, backgrounds:
     Returns the RGB image (``out_size`` (w, h), by default a random phone-like size)
     and the document's corners in it as a float (4, 2) array: the document's own
     top-left, top-right, bottom-right, bottom-left (clockwise on screen), whatever
-    the rotation.
+    the rotation. In a share of captures (``OUTSIDE_PROBABILITY``) part of the
+    document lies outside the frame; the quad still gives its true corners there.
+    Fingers, a shadow band and glare may cover parts of the document.
     """
     if out_size is None:
         out_size = PHOTO_SIZES[int(rng.integers(len(PHOTO_SIZES)))]
@@ -287,6 +385,12 @@ def simulate_capture(doc: Image.Image, rng: np.random.Generator, *, backgrounds:
     if rng.random() < 0.5:
         img = _shadow(img, quad, rng)
     img = _warp(src, quad, out_size, dst=img, borderMode=cv2.BORDER_TRANSPARENT)
+    if rng.random() < 0.35:
+        _hand(rng, img, quad)
+    if rng.random() < 0.3:
+        img = _shade_band(rng, img, quad)
+    if rng.random() < 0.3:
+        img = _glare(rng, img, quad)
     img = _photometric(img, rng, 1.0)
     return Image.fromarray(img), quad.astype(np.float32)
 

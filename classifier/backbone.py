@@ -34,15 +34,27 @@ class BackboneSpec:
 
 
 class FeatureExtractor(nn.Module):
-    """MobileNetV3 up to its global average pool: one vector per image."""
+    """MobileNetV3's convolutional trunk, pooled to one vector per image."""
 
     def __init__(self, net: nn.Module):
         super().__init__()
         self.features = net.features
-        self.avgpool = net.avgpool
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(self.avgpool(self.features(x)), 1)
+    def forward(self, x: torch.Tensor, pooling: str = "avg", rotations: int = 1) -> torch.Tensor:
+        """With rotations=4 the vector is averaged over the image turned by 0, 90, 180
+        and 270 degrees, so a document photographed sideways or upside down gives
+        (nearly) the same features. GeM pooling (p=3) weighs strong local responses
+        above the average, which keeps a small document from drowning in its background."""
+        total = 0
+        for k in range(rotations):
+            maps = self.features(torch.rot90(x, k, (2, 3)) if k else x)
+            if pooling == "gem":
+                total = total + maps.clamp_min(1e-6).pow(3).mean((2, 3)).pow(1 / 3)
+            elif pooling == "avg":
+                total = total + maps.mean((2, 3))
+            else:
+                raise ValueError(f"unknown pooling {pooling!r}; expected 'avg' or 'gem'")
+        return total / rotations
 
 
 def file_sha256(path: Path) -> str:

@@ -23,17 +23,22 @@ from classifier import augment
 from classifier.backbone import BackboneSpec, FeatureExtractor
 from classifier.images import load_image, to_tensor
 
-AUGMENT_VERSION = "1"  # bump when classifier.augment changes what a view looks like
+AUGMENT_VERSION = "2"  # bump when classifier.augment changes what a view looks like
 DECODE_SIZE = 800  # augmentation works on a view of about this size, not the full photo
 
 
 @dataclass(frozen=True)
 class Preprocessing:
-    size: int = 224
+    """How an image becomes a feature vector; stored with the model, used alike in
+    training and serving."""
+
+    size: int = 320
     resize: str = "squash"
+    pooling: str = "gem"
+    rotations: int = 4
 
     def key(self) -> str:
-        return f"{self.resize}{self.size}"
+        return f"{self.resize}{self.size}-{self.pooling}-r{self.rotations}"
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,8 @@ class FeatureCache:
         with tqdm(total=total, desc=desc, unit="view") as bar, torch.inference_mode():
             for i, views in loader:
                 _, sha, first, _ = jobs[i]
-                new = np.concatenate([extractor(chunk).numpy() for chunk in views.split(64)])
+                new = np.concatenate([extractor(chunk, self.prep.pooling, self.prep.rotations).numpy()
+                                      for chunk in views.split(32)])
                 old = have[sha] if have[sha] is not None else np.zeros((0, new.shape[1]), np.float32)
                 have[sha] = np.concatenate([old[:first], new]).astype(np.float32)
                 path = self._path(sha)

@@ -83,7 +83,7 @@ class Predictor:
         batch = torch.stack([to_tensor(img, self.prep.size, self.prep.resize) for img in decoded])
         t1 = time.perf_counter()
         with self._lock, torch.inference_mode():
-            features = self.extractor(batch)
+            features = self.extractor(batch, self.prep.pooling, self.prep.rotations)
             t2 = time.perf_counter()
             probs = torch.softmax(self.model.head(features) / self.model.temperature, 1)
         t3 = time.perf_counter()

@@ -20,10 +20,11 @@ def pretrained_weights() -> Path | None:
 
 @pytest.fixture(scope="session")
 def demo_train_dir(tmp_path_factory) -> Path:
+    """Four flat specimens of each demo type, as an operator onboards new types."""
     from classifier.demo import make_demo_dataset
 
     out = tmp_path_factory.mktemp("demo-train")
-    make_demo_dataset(out, per_class=6, seed=1, progress=False)
+    make_demo_dataset(out, per_class=4, seed=1, flat=True, progress=False)
     return out
 
 
@@ -37,14 +38,23 @@ def backbone_weights() -> str:
 @pytest.fixture(scope="session")
 def trained_model_dir(tmp_path_factory, demo_train_dir, backbone_weights) -> Path:
     """A real model, trained quickly: small backbone, few augmented views."""
-    from classifier.train import TrainConfig, train_classifier
+    from classifier.train import train_classifier
 
     out = tmp_path_factory.mktemp("model")
-    config = TrainConfig(backbone="small", weights=backbone_weights, views_per_class=24, min_views=2,
-                         max_views=4, val_views=1, epochs=60, patience=10,
-                         cache_dir=tmp_path_factory.mktemp("feature-cache"))
-    train_classifier([demo_train_dir], config, out_dir=out, log=lambda _: None)
+    train_classifier([demo_train_dir], quick_config(backbone_weights, tmp_path_factory.mktemp("feature-cache")),
+                     out_dir=out, log=lambda _: None)
     return out
+
+
+def quick_config(weights, cache_dir, **overrides):
+    """Training settings that keep the test suite fast: small inputs, one orientation,
+    few augmented views. The full-size settings are measured by the commands in README.md."""
+    from classifier.features import Preprocessing
+    from classifier.train import TrainConfig
+
+    settings = dict(backbone="small", weights=weights, views_per_class=24, min_views=2, max_views=6, val_views=1,
+                    epochs=100, patience=15, cache_dir=cache_dir, preprocessing=Preprocessing(size=224, rotations=1))
+    return TrainConfig(**(settings | overrides))
 
 
 def pytest_report_header(config):

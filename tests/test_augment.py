@@ -30,6 +30,11 @@ def redness(img: Image.Image, point: np.ndarray) -> float:
     return r - (g + b) / 2
 
 
+def inside(quad: np.ndarray, size: tuple[int, int], slack: float = 1) -> bool:
+    w, h = size
+    return bool(np.all(quad >= -slack) and np.all(quad[:, 0] <= w + slack) and np.all(quad[:, 1] <= h + slack))
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_capture_is_an_rgb_photo_with_the_document_inside(doc, seed):
     img, quad = simulate_capture(doc, np.random.default_rng(seed))
@@ -37,20 +42,32 @@ def test_capture_is_an_rgb_photo_with_the_document_inside(doc, seed):
     assert img.size in {(640, 480), (480, 640), (800, 600), (600, 800)}
     assert quad.shape == (4, 2) and quad.dtype == np.float32
     w, h = img.size
-    assert np.all(quad >= -1) and np.all(quad[:, 0] <= w + 1) and np.all(quad[:, 1] <= h + 1)
+    # Badly framed captures put a corner or an edge a little outside the frame, never the document's middle.
+    assert inside(quad, img.size, slack=0.1 * max(w, h))
+    assert inside(quad.mean(axis=0, keepdims=True), img.size, slack=0)
     # The document's long edges (top and bottom in its own frame) span roughly 30-80% of the frame.
     long_edge = (np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3])) / 2
     assert 0.22 <= long_edge / max(w, h) <= 0.9
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_capture_quad_starts_at_the_documents_top_left_and_runs_clockwise(doc, seed):
-    img, quad = simulate_capture(doc, np.random.default_rng(seed))
-    assert signed_area(quad) > 0
-    centre = quad.mean(axis=0)
-    inside = quad + 0.12 * (centre - quad)  # a little in from each corner
-    marker, *others = (redness(img, p) for p in inside)
-    assert marker > max(others) + 40  # colour casts tint the page, never like the red block
+def test_some_captures_cut_off_part_of_the_document(doc):
+    captures = (simulate_capture(doc, np.random.default_rng(seed)) for seed in range(60))
+    cut = sum(not inside(quad, img.size) for img, quad in captures)
+    assert 2 <= cut <= 20
+
+
+def test_capture_quad_starts_at_the_documents_top_left_and_runs_clockwise(doc):
+    marked = 0
+    for seed in SEEDS:
+        img, quad = simulate_capture(doc, np.random.default_rng(seed))
+        assert signed_area(quad) > 0
+        centre = quad.mean(axis=0)
+        near = quad + 0.12 * (centre - quad)  # a little in from each corner
+        if inside(near, img.size, slack=-2):
+            marker, *others = (redness(img, p) for p in near)
+            marked += marker > max(others) + 20  # casts and shadows tint the page, never like the red block
+    # Fingers, glare and shadows sometimes hide the marker; the order must show in nearly all.
+    assert marked >= len(SEEDS) - 3
 
 
 def test_capture_uses_the_requested_size_and_covers_all_orientations(doc):

@@ -11,7 +11,8 @@ from classifier import artifact
 def test_train_then_evaluate(demo_train_dir, backbone_weights, settings, tmp_path, capsys):
     settings.IDCLASS_BACKBONE_WEIGHTS = backbone_weights
     out = tmp_path / "model"
-    call_command("train_classifier", str(demo_train_dir), "--backbone", "small", "--epochs", "30", "--out", str(out))
+    call_command("train_classifier", str(demo_train_dir), "--backbone", "small", "--epochs", "30", "--out", str(out),
+                 "--views-per-class", "10", "--input-size", "160", "--rotations", "1")
     assert artifact.load(out).metadata["backbone"]["name"] == "small"
     assert not (tmp_path / "current").exists()  # --out writes exactly there and nothing else
     call_command("evaluate_classifier", str(demo_train_dir), "--model", str(out), "--report-dir", str(tmp_path / "r"))

@@ -79,7 +79,8 @@ def test_dataset_layout_labels_and_corners(captured):
             assert img.format == "JPEG" and img.mode == "RGB"
             quad = np.array(json.loads((out / key / f"{key}_{i:04d}.json").read_text())["quad"])
             assert quad.shape == (4, 2)
-            assert np.all(quad >= -1) and np.all(quad <= np.array(img.size) + 1)
+            slack = 0.1 * max(img.size)  # a corner may lie a little outside a badly framed photo
+            assert np.all(quad >= -slack) and np.all(quad <= np.array(img.size) + slack)
             assert img.size != (640, round(640 / DOC_TYPES[key].aspect))  # a photo, not the flat render
 
 

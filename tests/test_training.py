@@ -9,19 +9,14 @@ from classifier.demo import make_demo_dataset
 from classifier.evaluate import evaluate_classifier
 from classifier.features import Augmentation, FeatureCache, Preprocessing
 from classifier.predictor import Predictor
-from classifier.train import TrainConfig, train_classifier
-
-
-def quick_config(weights, cache_dir, **overrides) -> TrainConfig:
-    settings = dict(backbone="small", weights=weights, views_per_class=24, min_views=2, max_views=4,
-                    val_views=1, epochs=60, patience=10, cache_dir=cache_dir)
-    return TrainConfig(**(settings | overrides))
+from classifier.train import train_classifier
+from tests.conftest import quick_config
 
 
 @pytest.fixture(scope="module")
 def demo_test_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo-test")
-    make_demo_dataset(out, per_class=3, seed=2, progress=False)
+    make_demo_dataset(out, per_class=3, seed=2, flat=True, progress=False)
     return out
 
 
@@ -33,8 +28,9 @@ def test_trains_and_generalises_to_other_seed(trained_model_dir, demo_test_dir, 
     assert meta["dataset"]["fingerprint"] and meta["validation"]["n"] > 0
     assert 0 < meta["calibration"]["mean"] <= 1
     report = evaluate_classifier(Predictor(trained_model_dir, weights=backbone_weights), [demo_test_dir], tmp_path)
-    # a pretrained backbone on this tiny, quickly trained run; the full-size run is in the README
-    bar = 0.6 if backbone_weights != "random" else 0.25
+    # other people, numbers and dates than in training; photos of documents are measured
+    # at full size by the commands in README.md, too slow for a test
+    bar = 0.8 if backbone_weights != "random" else 0.25
     assert report["accuracy"] >= bar, report["accuracy"]
     saved = json.loads((tmp_path / "report.json").read_text())
     assert {"n", "accuracy", "ece", "per_class", "confusion", "bands"} <= saved.keys()

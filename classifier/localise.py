@@ -1,0 +1,267 @@
+"""Finding the document in a photo: its four corners, so the classifier can look at
+the rectified document instead of the whole cluttered frame.
+
+``Localiser`` is a small U-Net trained from scratch on simulated captures
+(``classifier.localise_train``). It predicts corner heatmaps (plus a document
+mask, only as extra training signal). The image is squashed to ``image_size``
+and padded by ``pad`` pixels on each side, so a corner a little outside the photo
+still has a place on the heatmap. Its cost hardly depends on the photo's size,
+apart from the one resize: pass an image decoded at a modest size (for a JPEG,
+``load_image(source, min_size=...)``) rather than a full 12 MP decode.
+
+Corner order, everywhere in this module: top-left first, then clockwise on screen.
+The learned localiser returns the *document's own* top-left (the corner where the
+upright document's top-left is); ``order_corners`` and the classical baseline use
+the image-geometric order instead. ``rectify`` turns a quad into an upright
+document when the quad is in the document's own order.
+
+Coordinates: a W x H image spans [0, W] x [0, H] (as in ``classifier.augment``).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+from torch import nn
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "localiser" / "localiser.safetensors"
+
+
+@dataclass
+class Localisation:
+    """Where the document is: ``quad`` (4, 2) in input pixels, top-left first and clockwise,
+    or None when ``found`` is False; ``confidence`` in 0..1."""
+
+    quad: np.ndarray | None
+    confidence: float
+    found: bool
+    method: str  # "learned" or "classical"
+
+
+# --------------------------------------------------------------------------
+# The network
+# --------------------------------------------------------------------------
+
+def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class CornerNet(nn.Module):
+    """Tiny U-Net: stride-2 stages down to 1/32 (enough context to tell which way up the
+    document is), then back up to 1/4 with skips. Outputs logits at stride 4 for 6 maps: one
+    heatmap per corner of the document's own (TL, TR, BR, BL), one for any corner, and the
+    document mask. "Any corner" has targets that never contradict each other, whichever way up
+    the document is, so it learns where the corners are fastest; the four say which is which."""
+
+    def __init__(self, widths: tuple[int, ...]):
+        super().__init__()
+        chans = (3,) + tuple(widths)
+        self.down = nn.ModuleList(nn.Sequential(_conv(chans[i], chans[i + 1], 2), _conv(chans[i + 1], chans[i + 1]))
+                                  for i in range(len(widths)))
+        # Up from the deepest stage to stride 4 (the second stage).
+        self.up = nn.ModuleList(_conv(widths[i + 1] + widths[i], widths[i]) for i in range(len(widths) - 2, 0, -1))
+        self.head = nn.Conv2d(widths[1], 6, 1)
+        with torch.no_grad():  # corners are rare: start near their prior, not at probability 0.5
+            self.head.bias[:5] = -4.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for stage in self.down:
+            x = stage(x)
+            skips.append(x)
+        x = skips.pop()
+        for up in self.up:
+            skip = skips.pop()
+            x = up(torch.cat([nn.functional.interpolate(x, size=skip.shape[-2:], mode="bilinear"), skip], 1))
+        return self.head(x)
+
+
+STRIDE = 4  # heatmap cell size in network-input pixels
+
+
+def to_input(img: Image.Image | np.ndarray, image_size: int, pad: int) -> torch.Tensor:
+    """(3, S, S) tensor: the image squashed to ``image_size`` and padded with zeros (mid-grey)."""
+    a = np.asarray(img.convert("RGB")) if isinstance(img, Image.Image) else img
+    a = cv2.resize(a, (image_size, image_size), interpolation=cv2.INTER_AREA)
+    x = (torch.from_numpy(a).permute(2, 0, 1).float() - 127.5) / 64
+    return nn.functional.pad(x, (pad, pad, pad, pad))
+
+
+def image_to_canvas(quad: np.ndarray, size: tuple[int, int], image_size: int, pad: int) -> np.ndarray:
+    """Image pixel coordinates -> network-input coordinates."""
+    return quad * (image_size / np.array(size, float)) + pad
+
+
+def canvas_to_image(quad: np.ndarray, size: tuple[int, int], image_size: int, pad: int) -> np.ndarray:
+    return (quad - pad) * (np.array(size, float) / image_size)
+
+
+def decode_heatmaps(logits: torch.Tensor, window: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Corners in network-input pixels (N, 4, 2), the document's own top-left first and clockwise,
+    and their peak probabilities (N, 4).
+
+    Where the corners are comes from the any-corner heatmap (its four strongest separate
+    peaks), so a network unsure which way up the document is still places them well; which
+    corner is which comes from the per-corner heatmaps: of the four rotations of the clockwise
+    order, the one they agree with most. Each peak is refined to sub-cell precision by the
+    probability-weighted mean of its (2 * window + 1)^2 neighbourhood."""
+    prob = torch.sigmoid(logits[:, :4])
+    combined = torch.sigmoid(logits[:, 4])
+    local_max = combined == nn.functional.max_pool2d(combined[:, None], 2 * window + 1, 1, window)[:, 0]
+    candidates = (combined * local_max).flatten(1).topk(16).indices.numpy()
+    prob, combined = prob.numpy(), combined.numpy()
+    n, _, h, w = prob.shape
+    padded = np.pad(combined, ((0, 0), (window, window), (window, window)))
+    offsets = np.arange(-window, window + 1)
+    corners, peaks = np.zeros((n, 4, 2)), np.zeros((n, 4))
+    for i in range(n):
+        ys, xs = _separate_peaks(*np.divmod(candidates[i], w), window)
+        points = np.zeros((4, 2))
+        for k, (y, x) in enumerate(zip(ys, xs)):
+            patch = padded[i, y:y + 2 * window + 1, x:x + 2 * window + 1]
+            total = max(float(patch.sum()), 1e-6)
+            points[k] = (x + patch.sum(0) @ offsets / total + 0.5, y + patch.sum(1) @ offsets / total + 0.5)
+        clockwise = np.argsort(np.arctan2(*(points - points.mean(axis=0)).T[::-1]))
+        agreement = [sum(prob[i, k, ys[j], xs[j]] for k, j in enumerate(np.roll(clockwise, -s))) for s in range(4)]
+        order = np.roll(clockwise, -int(np.argmax(agreement)))
+        corners[i] = points[order] * STRIDE
+        peaks[i] = combined[i, ys[order], xs[order]]
+    return corners, peaks
+
+
+def _separate_peaks(ys: np.ndarray, xs: np.ndarray, distance: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first four of the (strongest first) peaks that lie more than ``distance`` cells from
+    every stronger one: equal neighbouring cells are both local maxima of a peak between them."""
+    kept = []
+    for k in range(len(ys)):
+        if all(max(abs(ys[k] - ys[j]), abs(xs[k] - xs[j])) > distance for j in kept):
+            kept.append(k)
+        if len(kept) == 4:
+            break
+    kept += [kept[-1]] * (4 - len(kept))  # fewer than four peaks: the result will not be trusted anyway
+    return ys[kept], xs[kept]
+
+
+class Localiser:
+    """The learned localiser: ``Localiser.load()`` once, then ``locate(img)`` per image."""
+
+    def __init__(self, net: CornerNet, config: dict):
+        self.net = net.eval()
+        self.config = config
+        self.image_size = int(config["image_size"])
+        self.pad = int(config["pad"])
+        self.threshold = float(config["found_threshold"])
+
+    @classmethod
+    def load(cls, path: str | Path = DEFAULT_WEIGHTS) -> "Localiser":
+        """Weights from ``path`` (safetensors) and the config beside it (same name, .json)."""
+        path = Path(path)
+        config = json.loads(path.with_suffix(".json").read_text())
+        net = CornerNet(tuple(config["widths"]))
+        net.load_state_dict(load_file(path))
+        return cls(net, config)
+
+    @torch.inference_mode()
+    def locate(self, img: Image.Image) -> Localisation:
+        """The document's corners in ``img``: its own top-left first, clockwise."""
+        x = to_input(img, self.image_size, self.pad)[None]
+        corners, peaks = decode_heatmaps(self.net(x))
+        confidence = float(peaks[0].min())  # the weakest corner decides: all four must be seen
+        if confidence < self.threshold:
+            return Localisation(None, confidence, False, "learned")
+        quad = canvas_to_image(corners[0], img.size, self.image_size, self.pad)
+        return Localisation(quad, confidence, True, "learned")
+
+
+# --------------------------------------------------------------------------
+# Geometry
+# --------------------------------------------------------------------------
+
+def order_corners(quad: np.ndarray) -> np.ndarray:
+    """Image-geometric order: clockwise on screen around the centre, starting at the corner
+    nearest the image's top-left (smallest x + y)."""
+    quad = np.asarray(quad, float)
+    centre = quad.mean(axis=0)
+    angles = np.arctan2(quad[:, 1] - centre[1], quad[:, 0] - centre[0])  # y down: increasing = clockwise
+    quad = quad[np.argsort(angles)]
+    return np.roll(quad, -int(np.argmin(quad.sum(axis=1))), axis=0)
+
+
+def rectify(img: Image.Image, quad: np.ndarray, long_side: int = 640) -> Image.Image:
+    """The document inside ``quad`` (top-left first, clockwise) warped flat: its width from the
+    mean of the top and bottom edges, its height from the left and right, scaled so the longer
+    side is ``long_side``. Corners outside the image come out as black."""
+    q = np.asarray(quad, np.float64)
+    width = (np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])) / 2
+    height = (np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2
+    scale = long_side / max(width, height, 1e-6)
+    w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    dst = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    m = cv2.getPerspectiveTransform(np.float32(q), dst)
+    # Edge coordinates (image spans [0, W]) to the pixel-centre ones OpenCV warps with.
+    shift = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
+    m = np.linalg.inv(shift) @ m @ shift
+    src = np.asarray(img.convert("RGB"))
+    if scale < 0.5:  # shrinking a lot: pre-shrink so the warp does not alias fine print
+        f = max(scale * 1.5, 1 / max(src.shape[:2]))
+        src = cv2.resize(src, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+        m = m @ np.diag([1 / f, 1 / f, 1])
+    return Image.fromarray(cv2.warpPerspective(src, m, (w, h), flags=cv2.INTER_LINEAR))
+
+
+def polygon_iou(a: np.ndarray | None, b: np.ndarray | None) -> float:
+    """Intersection over union of two quads (0 when either is missing). Exact for convex quads;
+    a non-convex prediction is replaced by its convex hull."""
+    if a is None or b is None:
+        return 0.0
+    a = cv2.convexHull(np.float32(a))
+    b = cv2.convexHull(np.float32(b))
+    inter, _ = cv2.intersectConvexConvex(a, b)
+    union = cv2.contourArea(a) + cv2.contourArea(b) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def localisation_metrics(pred_quads, true_quads) -> dict:
+    """Polygon IoU between predicted quads (None where nothing was found) and the true ones.
+    A missed document counts as IoU 0 in ``mean_iou`` and ``share_iou_0_8``."""
+    ious = [polygon_iou(p, t) for p, t in zip(pred_quads, true_quads, strict=True)]
+    n = len(ious)
+    return {"mean_iou": float(np.mean(ious)) if n else 0.0,
+            "share_iou_0_8": float(np.mean([i >= 0.8 for i in ious])) if n else 0.0,
+            "share_not_found": float(np.mean([p is None for p in pred_quads])) if n else 0.0,
+            "n": n}
+
+
+# --------------------------------------------------------------------------
+# Classical baseline
+# --------------------------------------------------------------------------
+
+def locate_classical(img: Image.Image, work_side: int = 320, min_area: float = 0.04) -> Localisation:
+    """Edges, contours and polygon approximation: the largest convex four-sided contour
+    covering at least ``min_area`` of the image. Geometric corner order; confidence is how
+    well the contour fills its quad."""
+    a = np.asarray(img.convert("L"))
+    f = work_side / max(a.shape)
+    small = cv2.resize(a, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (5, 5), 0)
+    median = float(np.median(small))
+    edges = cv2.Canny(small, 0.66 * median, 1.33 * median)
+    edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
+    contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    total = small.shape[0] * small.shape[1]
+    for contour in sorted(contours, key=cv2.contourArea, reverse=True)[:10]:
+        area = cv2.contourArea(contour)
+        if area < min_area * total:
+            break
+        poly = cv2.approxPolyDP(contour, 0.02 * cv2.arcLength(contour, True), True)
+        if len(poly) == 4 and cv2.isContourConvex(poly):
+            quad = order_corners(poly.reshape(4, 2).astype(float) / f)
+            confidence = min(1.0, area / max(cv2.contourArea(poly.astype(np.float32)), 1e-6))
+            return Localisation(quad, confidence, True, "classical")
+    return Localisation(None, 0.0, False, "classical")

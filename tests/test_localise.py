@@ -1,0 +1,129 @@
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from classifier.augment import simulate_capture
+from classifier.demo import DOC_TYPES, render_document
+from classifier.images import load_image
+from classifier.localise import (DEFAULT_WEIGHTS, Localiser, locate_classical, localisation_metrics,
+                                 order_corners, polygon_iou, rectify)
+from tests.conftest import NATURAL_IMAGES
+
+SQUARE = np.array([[0, 0], [2, 0], [2, 2], [0, 2]], float)
+
+
+@pytest.fixture(scope="module")
+def doc() -> Image.Image:
+    """A 600x400 page with a red block at its own top-left and blue lines below."""
+    img = Image.new("RGB", (600, 400), (225, 225, 215))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle([0, 0, 119, 79], fill=(220, 20, 20))
+    for y in range(120, 380, 24):
+        draw.line([(150, y), (560, y)], fill=(30, 30, 90), width=4)
+    return img
+
+
+def photograph(doc: Image.Image, quad, size=(640, 480), background=(40, 60, 50)) -> Image.Image:
+    """``doc`` warped so its own corners (TL, TR, BR, BL) land on ``quad``, on a plain background."""
+    w, h = doc.size
+    m = cv2.getPerspectiveTransform(np.float32([[0, 0], [w, 0], [w, h], [0, h]]), np.float32(quad))
+    out = cv2.warpPerspective(np.asarray(doc), m, size, borderMode=cv2.BORDER_CONSTANT, borderValue=background)
+    return Image.fromarray(out)
+
+
+@pytest.fixture(scope="module")
+def localiser() -> Localiser:
+    return Localiser.load()
+
+
+def test_order_corners_is_clockwise_from_the_top_left():
+    shuffled = np.array([[300, 350], [100, 80], [320, 90], [90, 340]], float)
+    assert order_corners(shuffled).tolist() == [[100, 80], [320, 90], [300, 350], [90, 340]]
+
+
+def test_polygon_iou_on_known_shapes():
+    assert polygon_iou(SQUARE, SQUARE) == pytest.approx(1.0)
+    assert polygon_iou(SQUARE, SQUARE + [1, 0]) == pytest.approx(1 / 3)  # overlap 2 of union 6
+    assert polygon_iou(SQUARE, SQUARE + [5, 5]) == 0.0
+    assert polygon_iou(SQUARE, np.roll(SQUARE, 1, axis=0)) == pytest.approx(1.0)  # order does not matter
+    assert polygon_iou(None, SQUARE) == 0.0
+    diamond = np.array([[1, 0], [2, 1], [1, 2], [0, 1]], float)
+    assert polygon_iou(SQUARE, diamond) == pytest.approx(0.5)
+
+
+def test_localisation_metrics_count_misses_as_zero():
+    m = localisation_metrics([SQUARE, SQUARE + [1, 0], None, SQUARE], [SQUARE] * 4)
+    assert m == {"mean_iou": pytest.approx((1 + 1 / 3 + 0 + 1) / 4), "share_iou_0_8": 0.5,
+                 "share_not_found": 0.25, "n": 4}
+
+
+def test_rectify_restores_an_upright_document_of_the_right_proportions(doc):
+    # The document turned a quarter clockwise: its own top-left is at the image's top-right.
+    quad = np.array([[500, 60], [520, 420], [280, 430], [260, 70]], float)
+    flat = rectify(photograph(doc, quad), quad, long_side=600)
+    assert max(flat.size) == 600 and flat.width > flat.height
+    assert flat.width / flat.height == pytest.approx(1.5, rel=0.03)
+    a = np.asarray(flat.resize((600, 400)), dtype=float)
+    red = a[..., 0] - (a[..., 1] + a[..., 2]) / 2
+    assert red[10:70, 10:110].mean() > 150  # the red block is back at the top-left
+    assert red[300:, 300:].mean() < 20
+
+
+def test_learned_localiser_finds_simulated_captures(localiser):
+    keys = list(DOC_TYPES)
+    preds, truths = [], []
+    for i in range(12):
+        rng = np.random.default_rng([4242, i])
+        img, quad = simulate_capture(render_document(keys[i % len(keys)], rng), rng)
+        result = localiser.locate(img)
+        assert result.method == "learned"
+        preds.append(result.quad if result.found else None)
+        truths.append(quad)
+    m = localisation_metrics(preds, truths)
+    assert m["share_iou_0_8"] >= 10 / 12 and m["mean_iou"] >= 0.85
+
+
+def test_learned_corners_start_at_the_documents_own_top_left(localiser):
+    rng = np.random.default_rng([77, 0])
+    doc = render_document("vel_id", rng)
+    w, h = 360, 360 / doc.width * doc.height
+    upright = np.array([[-w, -h], [w, -h], [w, h], [-w, h]]) / 2
+    for turns in range(4):
+        quad = _turned(upright, turns) + (320, 240)
+        result = localiser.locate(photograph(doc, quad))
+        assert result.found
+        assert np.abs(result.quad - quad).max() < 20, turns
+
+
+def _turned(quad: np.ndarray, quarter_turns: int) -> np.ndarray:
+    """``quad`` rotated clockwise on screen by quarter turns, keeping the document's own corner order."""
+    rot = np.array([[0, -1], [1, 0]])  # (x, y) -> (-y, x): a quarter turn clockwise with y down
+    return quad @ np.linalg.matrix_power(rot, quarter_turns).T
+
+
+def test_plain_image_is_not_a_document(localiser):
+    grey = Image.new("RGB", (640, 480), (128, 128, 128))
+    result = localiser.locate(grey)
+    assert not result.found and result.quad is None and 0 <= result.confidence < 1
+    assert not locate_classical(grey).found
+
+
+def test_natural_photos_are_rarely_taken_for_documents(localiser):
+    photos = sorted(NATURAL_IMAGES.glob("*.JPEG"))
+    if not photos:
+        pytest.skip(f"no natural photos at {NATURAL_IMAGES}")
+    found = [localiser.locate(load_image(p)).found for p in photos[::2]]
+    assert np.mean(found) <= 0.1
+
+
+def test_classical_baseline_finds_a_document_on_a_plain_desk(doc):
+    quad = np.array([[150, 100], [500, 120], [480, 360], [140, 340]], float)
+    result = locate_classical(photograph(doc, quad))
+    assert result.found and result.method == "classical"
+    assert polygon_iou(result.quad, quad) > 0.9
+    assert np.allclose(result.quad, order_corners(result.quad))
+
+
+def test_default_weights_are_small():
+    assert DEFAULT_WEIGHTS.stat().st_size < 5_000_000
