@@ -13,6 +13,7 @@ from tqdm import tqdm  # noqa: E402
 
 from classifier.bands import ConfidenceBand  # noqa: E402
 from classifier.dataset import scan  # noqa: E402
+from classifier.localise import localisation_metrics  # noqa: E402
 from classifier.metrics import classification_metrics  # noqa: E402
 from classifier.predictor import Predictor  # noqa: E402
 
@@ -21,15 +22,14 @@ def evaluate_classifier(predictor: Predictor, data_dirs: list[Path], report_dir:
     classes = predictor.model.classes
     data = scan(data_dirs, classes=classes)
     targets = np.array(data.targets())
-    probs = np.zeros((len(data.images), len(classes)), dtype=np.float32)
-    index = {c: i for i, c in enumerate(classes)}
-    for start in tqdm(range(0, len(data.images), batch_size), desc="evaluating", unit="batch"):
-        batch = data.images[start:start + batch_size]
-        for row, prediction in enumerate(predictor.predict_batch([img.path for img in batch]), start):
-            for alt in prediction.top_k:
-                probs[row, index[alt.document_type]] = alt.score
-    # top_k only carries the first few scores; that is all accuracy, ECE and bands need
+    probs, found_quads = predict_all(predictor, data, batch_size)
     report = classification_metrics(targets, probs, len(classes))
+    true_quads = [true_quad(img.path) for img in data.images]
+    if predictor.localiser is not None and all(q is not None for q in true_quads):
+        report["localisation"] = localisation_metrics(found_quads, true_quads)
+        whole, _ = predict_all(predictor, data, batch_size, localise=False)
+        report["localisation"] |= {"accuracy_localised": report["accuracy"],
+                                   "accuracy_whole_image": float((whole.argmax(1) == targets).mean())}
     top, correct = probs.max(1), probs.argmax(1) == targets
     bands = np.array([predictor.calibration.band(s).value for s in top])
     report["bands"] = {b.value: {"count": int((bands == b.value).sum()),
@@ -47,6 +47,29 @@ def evaluate_classifier(predictor: Predictor, data_dirs: list[Path], report_dir:
     return report
 
 
+def predict_all(predictor: Predictor, data, batch_size: int, localise: bool = True):
+    """Scores of every class the model ranked (top_k: all that accuracy, ECE and bands
+    need), and the document's corners where the localiser found them."""
+    index = {c: i for i, c in enumerate(predictor.model.classes)}
+    probs = np.zeros((len(data.images), len(index)), dtype=np.float32)
+    quads = []
+    desc = "evaluating" if localise else "evaluating whole images"
+    for start in tqdm(range(0, len(data.images), batch_size), desc=desc, unit="batch"):
+        batch = data.images[start:start + batch_size]
+        for row, prediction in enumerate(predictor.predict_batch([img.path for img in batch], localise), start):
+            for alt in prediction.top_k:
+                probs[row, index[alt.document_type]] = alt.score
+            loc = prediction.localisation
+            quads.append(np.array(loc["quad"]) if loc and loc["found"] else None)
+    return probs, quads
+
+
+def true_quad(path: Path) -> np.ndarray | None:
+    """The document's corners from the JSON beside an image (as make_demo_dataset writes)."""
+    corners = path.with_suffix(".json")
+    return np.array(json.loads(corners.read_text())["quad"], dtype=float) if corners.is_file() else None
+
+
 def format_table(report: dict) -> str:
     lines = [f"{'type':<24} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}"]
     for name, m in report["per_class"].items():
@@ -54,6 +77,11 @@ def format_table(report: dict) -> str:
     lines.append(f"\naccuracy {report['accuracy']:.4f} on {report['n']} images, ECE {report['ece']:.4f}")
     lines.append("bands: " + ", ".join(f"{band} {v['count']} ({_fraction(v['accuracy'])} correct)"
                                        for band, v in report["bands"].items()))
+    if "localisation" in report:
+        loc = report["localisation"]
+        lines.append(f"localisation: mean IoU {loc['mean_iou']:.3f}, IoU >= 0.8 on {loc['share_iou_0_8']:.1%}, "
+                     f"not found {loc['share_not_found']:.1%}; accuracy {loc['accuracy_localised']:.4f} localised, "
+                     f"{loc['accuracy_whole_image']:.4f} on whole images")
     return "\n".join(lines)
 
 

@@ -20,8 +20,10 @@ from torch.utils.data import Dataset as TorchDataset
 from tqdm import tqdm
 
 from classifier import augment
-from classifier.backbone import BackboneSpec, FeatureExtractor
+from classifier.backbone import BackboneMismatch, BackboneSpec, FeatureExtractor, file_sha256
 from classifier.images import load_image, to_tensor
+from classifier.localise import DEFAULT_WEIGHTS as LOCALISER_WEIGHTS
+from classifier.localise import Localisation, Localiser, rectify
 
 AUGMENT_VERSION = "2"  # bump when classifier.augment changes what a view looks like
 DECODE_SIZE = 800  # augmentation works on a view of about this size, not the full photo
@@ -36,9 +38,36 @@ class Preprocessing:
     resize: str = "squash"
     pooling: str = "gem"
     rotations: int = 4
+    localiser: str = ""  # "sha256:..." of the localiser's weights when photos are cut to the document first
 
     def key(self) -> str:
-        return f"{self.resize}{self.size}-{self.pooling}-r{self.rotations}"
+        loc = self.localiser.removeprefix("sha256:")[:12] or "none"
+        return f"{self.resize}{self.size}-{self.pooling}-r{self.rotations}-loc{loc}"
+
+
+def localiser_id() -> str:
+    """The shipped localiser's identity, or "" where the repository has none."""
+    return f"sha256:{file_sha256(LOCALISER_WEIGHTS)}" if LOCALISER_WEIGHTS.is_file() else ""
+
+
+def load_localiser(prep: Preprocessing) -> Localiser | None:
+    """The localiser a model was trained with; a different one would show the head
+    other inputs than it learned from, so that is refused."""
+    if not prep.localiser:
+        return None
+    if localiser_id() != prep.localiser:
+        raise BackboneMismatch(f"This model was trained with localiser {prep.localiser}, but {LOCALISER_WEIGHTS} "
+                               "is missing or different. Retrain the model.")
+    return Localiser.load(LOCALISER_WEIGHTS)
+
+
+def document_view(img, localiser: Localiser | None) -> tuple[object, Localisation | None]:
+    """What the classifier looks at, in training and in serving alike: the document cut
+    out and straightened when the localiser finds it confidently, else the whole image."""
+    if localiser is None:
+        return img, None
+    found = localiser.locate(img)
+    return (rectify(img, found.quad) if found.found else img), found
 
 
 @dataclass(frozen=True)
@@ -62,8 +91,8 @@ class Augmentation:
 class _Views(TorchDataset):
     """One item per image: its missing views, decoded once and augmented."""
 
-    def __init__(self, jobs, augmentation: Augmentation, prep: Preprocessing):
-        self.jobs, self.augmentation, self.prep = jobs, augmentation, prep
+    def __init__(self, jobs, augmentation: Augmentation, prep: Preprocessing, localiser: Localiser | None):
+        self.jobs, self.augmentation, self.prep, self.localiser = jobs, augmentation, prep, localiser
 
     def __len__(self):
         return len(self.jobs)
@@ -73,16 +102,17 @@ class _Views(TorchDataset):
         img = load_image(path, min_size=DECODE_SIZE)
         if max(img.size) > 2 * DECODE_SIZE:
             img.thumbnail((2 * DECODE_SIZE, 2 * DECODE_SIZE))
-        views = [to_tensor(self.augmentation.view(img, sha, k), self.prep.size, self.prep.resize)
-                 for k in range(first, last)]
+        views = [to_tensor(document_view(self.augmentation.view(img, sha, k), self.localiser)[0],
+                           self.prep.size, self.prep.resize) for k in range(first, last)]
         return i, torch.stack(views)
 
 
 class FeatureCache:
-    def __init__(self, root: Path, spec: BackboneSpec, prep: Preprocessing, augmentation: Augmentation):
+    def __init__(self, root: Path, spec: BackboneSpec, prep: Preprocessing, augmentation: Augmentation,
+                 localiser: Localiser | None = None):
         weights = hashlib.sha256(spec.weights_id.encode()).hexdigest()[:12]
         self.dir = Path(root) / f"{spec.name}-{weights}" / prep.key() / augmentation.key()
-        self.prep, self.augmentation = prep, augmentation
+        self.prep, self.augmentation, self.localiser = prep, augmentation, localiser
 
     def _path(self, sha256: str) -> Path:
         return self.dir / sha256[:2] / f"{sha256}.npy"
@@ -107,7 +137,7 @@ class FeatureCache:
 
     def _compute(self, extractor, jobs, have, desc, workers):
         workers = min(2, os.cpu_count() or 1) if workers is None else workers
-        loader = DataLoader(_Views(jobs, self.augmentation, self.prep), batch_size=None,
+        loader = DataLoader(_Views(jobs, self.augmentation, self.prep, self.localiser), batch_size=None,
                             num_workers=workers, prefetch_factor=4 if workers else None)
         total = sum(last - first for _, _, first, last in jobs)
         with tqdm(total=total, desc=desc, unit="view") as bar, torch.inference_mode():

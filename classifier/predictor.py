@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from classifier import artifact
 from classifier.backbone import BackboneSpec, BackboneUnavailable, check_compatible, load_backbone
 from classifier.bands import ConfidenceBand
+from classifier.features import document_view, load_localiser
 from classifier.images import ImageSource, load_image, to_tensor
 
 
@@ -33,6 +35,7 @@ class Prediction:
     model_version: str
     width: int
     height: int
+    localisation: dict | None = None  # {"found", "confidence", "quad"}: quad in the upright image's pixels
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -45,13 +48,15 @@ class Prediction:
             "top_k": [{"document_type": a.document_type, "label": a.label, "score": round(a.score, 4)}
                       for a in self.top_k],
             "model_version": self.model_version,
+            "localisation": self.localisation,
         }
 
 
 def default_threads() -> int:
-    """Intra-op threads for one forward pass: all cores but not more than 4, where
-    extra threads stop paying for a 224 px MobileNet."""
-    return max(1, min(4, os.cpu_count() or 1))
+    """Intra-op threads for one forward pass: OMP_NUM_THREADS when the operator sets
+    it (several server processes on one machine should share the cores out), else
+    all cores but not more than 4, where extra threads stop paying for a MobileNet."""
+    return int(os.environ.get("OMP_NUM_THREADS") or 0) or max(1, min(4, os.cpu_count() or 1))
 
 
 class Predictor:
@@ -65,6 +70,7 @@ class Predictor:
         self.extractor, spec = load_backbone(self.model.backbone.name, _weights_for(self.model.backbone, weights))
         check_compatible(self.model.backbone, spec)
         self.prep = self.model.preprocessing
+        self.localiser = load_localiser(self.prep)
         self.calibration = self.model.calibration
         self.top_k = top_k
         self._lock = threading.Lock()
@@ -76,28 +82,41 @@ class Predictor:
     def predict(self, image: ImageSource) -> Prediction:
         return self.predict_batch([image])[0]
 
-    def predict_batch(self, images: Sequence[ImageSource]) -> list[Prediction]:
-        """Raises InvalidImage for the first image that cannot be classified."""
+    def predict_batch(self, images: Sequence[ImageSource], localise: bool = True) -> list[Prediction]:
+        """Raises InvalidImage for the first image that cannot be classified. With
+        localise=False the whole image is classified (to measure what localising adds)."""
+        localiser = self.localiser if localise else None
         t0 = time.perf_counter()
-        decoded = [load_image(img, min_size=self.prep.size) for img in images]
-        batch = torch.stack([to_tensor(img, self.prep.size, self.prep.resize) for img in decoded])
+        # a located document is a part of the photo: decode enough pixels to cut it out
+        min_size = self.prep.size * (2 if localiser else 1)
+        decoded = [load_image(img, min_size=min_size) for img in images]
+        t_decoded = time.perf_counter()
+        views = [document_view(img, localiser) for img in decoded]
         t1 = time.perf_counter()
+        batch = torch.stack([to_tensor(view, self.prep.size, self.prep.resize) for view, _ in views])
         with self._lock, torch.inference_mode():
             features = self.extractor(batch, self.prep.pooling, self.prep.rotations)
             t2 = time.perf_counter()
             probs = torch.softmax(self.model.head(features) / self.model.temperature, 1)
         t3 = time.perf_counter()
-        per_image = {"decode_ms": (t1 - t0) * 1000 / len(images), "features_ms": (t2 - t1) * 1000 / len(images),
+        per_image = {"decode_ms": (t_decoded - t0) * 1000 / len(images),
+                     "localise_ms": (t1 - t_decoded) * 1000 / len(images), "features_ms": (t2 - t1) * 1000 / len(images),
                      "head_ms": (t3 - t2) * 1000 / len(images), "total_ms": (t3 - t0) * 1000 / len(images)}
-        return [self._prediction(p, img, per_image) for p, img in zip(probs, decoded)]
+        return [self._prediction(p, img, found, per_image) for p, img, (_, found) in zip(probs, decoded, views)]
 
-    def _prediction(self, probs: torch.Tensor, img, timings) -> Prediction:
+    def _prediction(self, probs: torch.Tensor, img, found, timings) -> Prediction:
         classes, names = self.model.classes, self.model.display_names
         scores, order = probs.sort(descending=True)
         top = [Alternative(classes[i], names[classes[i]], float(s))
                for s, i in zip(scores[: self.top_k].tolist(), order[: self.top_k].tolist())]
+        width, height = img.info["original_size"]
+        localisation = None
+        if found is not None:
+            scale = np.array([width / img.width, height / img.height])
+            localisation = {"found": found.found, "confidence": round(found.confidence, 4),
+                            "quad": (found.quad * scale).round(1).tolist() if found.found else None}
         return Prediction(top[0].document_type, top[0].label, top[0].score, self.calibration.band(top[0].score),
-                          top, self.version, *img.info["original_size"], dict(timings))
+                          top, self.version, width, height, localisation, dict(timings))
 
 
 def _weights_for(spec: BackboneSpec, weights: str | Path | None) -> str | Path | None:

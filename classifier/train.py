@@ -14,7 +14,7 @@ import copy
 import math
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -28,7 +28,7 @@ from classifier import artifact
 from classifier.backbone import load_backbone
 from classifier.bands import Calibration
 from classifier.dataset import Dataset, scan
-from classifier.features import Augmentation, FeatureCache, Preprocessing
+from classifier.features import Augmentation, FeatureCache, Preprocessing, load_localiser, localiser_id
 from classifier.head import MLPHead
 from classifier.metrics import classification_metrics
 
@@ -57,6 +57,7 @@ class TrainConfig:
     epochs: int = 300
     patience: int = 25  # epochs without a better validation loss before stopping
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    localise: bool = True  # cut photos to the document first, with the shipped localiser
     cache_dir: Path = Path(".cache/features")
 
 
@@ -89,7 +90,8 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
         + ", ".join(f"{c} {n}" for c, n in zip(data.classes, counts)))
     extractor, spec = load_backbone(config.backbone, config.weights)
     augmentation = Augmentation(config.seed, config.capture_probability, tuple(config.backgrounds))
-    cache = FeatureCache(config.cache_dir, spec, config.preprocessing, augmentation)
+    prep = replace(config.preprocessing, localiser=localiser_id() if config.localise else "")
+    cache = FeatureCache(config.cache_dir, spec, prep, augmentation, load_localiser(prep))
 
     split = make_split(data, config, cache, extractor)
     for note in split.notes:
@@ -120,7 +122,7 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
         "classes": data.classes,
         "display_names": data.display_names,
         "backbone": asdict(spec),
-        "preprocessing": asdict(config.preprocessing),
+        "preprocessing": asdict(prep),
         "head": {"in_features": int(split.train_x.shape[1]), "hidden": config.hidden, "dropout": config.dropout},
         "temperature": temperature,
         "calibration": calibration.to_dict(),

@@ -55,6 +55,8 @@ class Prediction(models.Model):
     band = models.CharField(max_length=10, choices=Band.choices)
     top_k = models.JSONField(help_text="The best types, best first: document_type, label, score.")
     model_version = models.CharField(max_length=100)
+    localisation = models.JSONField(null=True, blank=True,
+                                    help_text="Where the document was found: found, confidence, quad (corners in pixels).")
     latency_ms = models.FloatField()
     review_status = models.CharField(max_length=10, choices=Review.choices, default=Review.UNREVIEWED,
                                      db_index=True)
@@ -89,11 +91,17 @@ class Prediction(models.Model):
             return self.reviewed_label
         return self.document_type
 
+    @property
+    def outline_points(self) -> str | None:
+        """The found document's corners as SVG polygon points, or None."""
+        quad = (self.localisation or {}).get("quad")
+        return " ".join(f"{x:.1f},{y:.1f}" for x, y in quad) if quad else None
+
     def as_dict(self) -> dict:
         """What the API answers about a prediction."""
         return {"id": str(self.id), "document_type": self.document_type, "label": self.label,
                 "score": round(self.score, 4), "band": self.band, "colour": self.confidence_band.colour,
-                "top_k": self.top_k, "model_version": self.model_version}
+                "top_k": self.top_k, "model_version": self.model_version, "localisation": self.localisation}
 
     def record_review(self, label: str, reviewer) -> None:
         self.reviewed_label = label

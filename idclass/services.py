@@ -68,7 +68,7 @@ def store(data: bytes, file_name: str, result: Result) -> Prediction:
         original_name=display_file_name(file_name), sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data),
         width=result.width, height=result.height, document_type=result.document_type, score=result.score,
         band=result.band.value, top_k=result.as_dict()["top_k"], model_version=result.model_version,
-        latency_ms=result.timings_ms["total_ms"],
+        latency_ms=result.timings_ms["total_ms"], localisation=result.localisation,
     )
     if settings.IDCLASS_STORE_IMAGES:
         suffix = SUFFIXES[Image.open(io.BytesIO(data)).format]

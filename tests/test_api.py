@@ -22,7 +22,8 @@ def test_classify(served_model, demo_image, media_root):  # noqa: F811
     response = client.post(URL, {"image": upload(demo_image[1])})
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "document_type", "label", "score", "band", "colour", "top_k", "model_version"}
+    assert set(body) == {"id", "document_type", "label", "score", "band", "colour", "top_k", "model_version",
+                         "localisation"}
     prediction = Prediction.objects.get()
     assert body["id"] == str(prediction.id)
     assert body["document_type"] == prediction.document_type in served_model.model.classes

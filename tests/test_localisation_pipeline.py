@@ -1,0 +1,68 @@
+"""The predictor localises first: the rectified document when found, else the whole image."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from classifier.artifact import load
+from classifier.demo import make_demo_dataset
+from classifier.evaluate import evaluate_classifier
+from classifier.features import LOCALISER_WEIGHTS
+from classifier.localise import polygon_iou
+from idclass.models import Prediction
+from tests.web import media_root, served_model, upload  # noqa: F401
+
+pytestmark = pytest.mark.skipif(not LOCALISER_WEIGHTS.is_file(), reason=f"{LOCALISER_WEIGHTS} not found")
+
+
+@pytest.fixture(scope="module")
+def captures(tmp_path_factory):
+    out = tmp_path_factory.mktemp("captures")
+    make_demo_dataset(out, per_class=1, seed=11, progress=False)
+    return out
+
+
+def test_model_records_the_localiser(trained_model_dir):
+    assert load(trained_model_dir).metadata["preprocessing"]["localiser"].startswith("sha256:")
+
+
+def test_found_document_is_classified_rectified(served_model, captures):  # noqa: F811
+    path = sorted(captures.glob("*/*.jpg"))[0]
+    loc = served_model.predict(path).localisation
+    truth = np.array(json.loads(path.with_suffix(".json").read_text())["quad"])
+    assert loc["found"] and loc["confidence"] > 0
+    assert polygon_iou(np.array(loc["quad"]), truth) > 0.8
+
+
+def test_no_document_falls_back_to_the_whole_image(served_model):  # noqa: F811
+    plain = Image.new("RGB", (640, 480), (128, 128, 128))
+    prediction = served_model.predict(plain)
+    assert prediction.localisation == {"found": False, "confidence": prediction.localisation["confidence"],
+                                       "quad": None}
+    assert prediction.document_type in served_model.model.classes
+
+
+def test_whole_image_when_asked(served_model, captures):  # noqa: F811
+    path = sorted(captures.glob("*/*.jpg"))[0]
+    assert served_model.predict_batch([path], localise=False)[0].localisation is None
+
+
+@pytest.mark.django_db
+def test_api_returns_corners_and_page_draws_them(client, served_model, captures, media_root):  # noqa: F811
+    path = sorted(captures.glob("*/*.jpg"))[0]
+    answer = client.post("/api/v1/classify", {"image": upload(path.read_bytes())}).json()
+    assert answer["localisation"]["found"] and len(answer["localisation"]["quad"]) == 4
+    response = client.post("/", {"image": upload(path.read_bytes())}, follow=True)
+    assert b"<polygon points=" in response.content
+    assert b"found in the photo" in response.content
+    assert Prediction.objects.filter(localisation__isnull=False).count() == 2
+
+
+def test_evaluation_reports_localisation(trained_model_dir, captures, backbone_weights, tmp_path):
+    from classifier.predictor import Predictor
+    report = evaluate_classifier(Predictor(trained_model_dir, weights=backbone_weights), [captures], tmp_path)
+    loc = report["localisation"]
+    assert loc["n"] == report["n"]
+    assert 0 <= loc["share_not_found"] <= 1 and loc["mean_iou"] > 0.5
+    assert {"accuracy_localised", "accuracy_whole_image", "share_iou_0_8"} <= loc.keys()
