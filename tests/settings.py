@@ -9,5 +9,6 @@ os.environ.setdefault("IDCLASS_FEATURE_CACHE", tempfile.mkdtemp(prefix="idclass-
 from idclass.settings import *  # noqa: E402,F401,F403
 
 SECURE_SSL_REDIRECT = False
+STATIC_ROOT = tempfile.mkdtemp(prefix="idclass-static-")  # WhiteNoise wants it to exist
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
