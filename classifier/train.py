@@ -45,7 +45,7 @@ class TrainConfig:
     views_per_class: int = 240
     min_views: int = 4
     max_views: int = 150
-    val_views: int = 4  # augmented views of each validation image (photos, not only scans)
+    val_views: int = 4  # unseen augmented views validating a type too small to hold images out
     capture_probability: float = 0.6
     backgrounds: tuple[Path, ...] = ()
     # head and optimiser
@@ -83,7 +83,6 @@ class TrainResult:
 def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path | None = None,
                      log: Callable[[str], None] = print) -> TrainResult:
     started = time.perf_counter()
-    torch.manual_seed(config.seed)
     data = scan(data_dirs)
     counts = np.bincount(data.targets(), minlength=len(data.classes))
     log(f"{len(data.images)} images of {len(data.classes)} types: "
@@ -160,7 +159,8 @@ def make_split(data: Dataset, config: TrainConfig, cache: FeatureCache, extracto
             held, kept = members[:n_val], members[n_val:]
             views = n_views(len(kept), config)
             train_items += [(i, 0, views + 1) for i in kept]
-            val_items += [(i, 0, config.val_views + 1) for i in held]
+            # held-out images as they are: calibration must see what serving will see
+            val_items += [(i, 0, 1) for i in held]
         else:
             views = n_views(len(members), config)
             train_items += [(i, 0, views + 1) for i in members]
@@ -184,6 +184,7 @@ def make_split(data: Dataset, config: TrainConfig, cache: FeatureCache, extracto
 
 def fit_head(split: Split, n_classes: int, config: TrainConfig, log=print) -> tuple[MLPHead, float, dict]:
     """AdamW with early stopping on validation loss; class weights against imbalance."""
+    torch.manual_seed(config.seed)  # the same head from the same features, cached or not
     gen = torch.Generator().manual_seed(config.seed)
     x, y = torch.from_numpy(split.train_x), torch.from_numpy(split.train_y).long()
     vx, vy = torch.from_numpy(split.val_x), torch.from_numpy(split.val_y).long()

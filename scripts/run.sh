@@ -15,4 +15,4 @@ if [ ! -f "$model_dir/metadata.json" ]; then
   [ -n "${IDCLASS_MODEL_DIR:-}" ] && out_args=(--out "$IDCLASS_MODEL_DIR")
   $py manage.py train_classifier data/demo-train "${out_args[@]}"
 fi
-exec $py manage.py runserver 127.0.0.1:8000
+exec $py manage.py runserver 127.0.0.1:8000 --noreload
