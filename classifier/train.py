@@ -42,7 +42,7 @@ class TrainConfig:
     min_holdout: int = 5  # a type needs this many images before real ones are held out
     folds: int = 0  # >= 2: also report stratified K-fold cross-validation accuracy
     # augmentation: enough views that every type is seen ~views_per_class times
-    views_per_class: int = 240
+    views_per_class: int = 480
     min_views: int = 4
     max_views: int = 150
     val_views: int = 4  # unseen augmented views validating a type too small to hold images out

@@ -52,8 +52,11 @@ def quick_config(weights, cache_dir, **overrides):
     from classifier.features import Preprocessing
     from classifier.train import TrainConfig
 
+    # an untrained backbone's activations are nearly all below zero, where GeM pooling sees nothing
+    pooling = "avg" if weights == "random" else "gem"
     settings = dict(backbone="small", weights=weights, views_per_class=24, min_views=2, max_views=6, val_views=1,
-                    epochs=100, patience=15, cache_dir=cache_dir, preprocessing=Preprocessing(size=224, rotations=1))
+                    epochs=100, patience=15, cache_dir=cache_dir,
+                    preprocessing=Preprocessing(size=224, rotations=1, pooling=pooling))
     return TrainConfig(**(settings | overrides))
 
 
