@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageDraw
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -16,6 +17,17 @@ def pretrained_weights() -> Path | None:
     """The offline ImageNet weights beside the repository, if this machine has them."""
     path = Path(os.environ.get("IDCLASS_TEST_WEIGHTS", SHARED_WEIGHTS))
     return path if path.is_file() else None
+
+
+@pytest.fixture(scope="session")
+def doc() -> Image.Image:
+    """A light 600x400 'document' with a red block marking its own top-left corner."""
+    img = Image.new("RGB", (600, 400), (225, 225, 215))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle([0, 0, 119, 79], fill=(220, 20, 20))
+    for y in range(120, 380, 24):
+        draw.line([(150, y), (560, y)], fill=(30, 30, 90), width=4)
+    return img
 
 
 @pytest.fixture(scope="session")

@@ -1,21 +1,10 @@
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from classifier.augment import augment, random_background, simulate_capture
 
 SEEDS = range(24)
-
-
-@pytest.fixture(scope="module")
-def doc() -> Image.Image:
-    """A light 600x400 'document' with a red block marking its own top-left corner."""
-    img = Image.new("RGB", (600, 400), (225, 225, 215))
-    draw = ImageDraw.Draw(img)
-    draw.rectangle([0, 0, 119, 79], fill=(220, 20, 20))
-    for y in range(120, 380, 24):
-        draw.line([(150, y), (560, y)], fill=(30, 30, 90), width=4)
-    return img
 
 
 def signed_area(quad: np.ndarray) -> float:

@@ -1,7 +1,7 @@
 import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from classifier.augment import simulate_capture
 from classifier.demo import DOC_TYPES, render_document
@@ -11,17 +11,6 @@ from classifier.localise import (DEFAULT_WEIGHTS, Localiser, locate_classical, l
 from tests.conftest import NATURAL_IMAGES
 
 SQUARE = np.array([[0, 0], [2, 0], [2, 2], [0, 2]], float)
-
-
-@pytest.fixture(scope="module")
-def doc() -> Image.Image:
-    """A 600x400 page with a red block at its own top-left and blue lines below."""
-    img = Image.new("RGB", (600, 400), (225, 225, 215))
-    draw = ImageDraw.Draw(img)
-    draw.rectangle([0, 0, 119, 79], fill=(220, 20, 20))
-    for y in range(120, 380, 24):
-        draw.line([(150, y), (560, y)], fill=(30, 30, 90), width=4)
-    return img
 
 
 def photograph(doc: Image.Image, quad, size=(640, 480), background=(40, 60, 50)) -> Image.Image:
