@@ -41,8 +41,12 @@ def main():
     parser.add_argument("--seed", type=int, default=7919)
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
+    parser.add_argument("--half", choices=["all", "even", "odd"], default="all",
+                        help="only every other photo (sorted by name): measure on the half a localiser "
+                             "trained with --backgrounds never saw")
     args = parser.parse_args()
     photos = sorted(p for p in NATURAL_IMAGES.glob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    photos = photos if args.half == "all" else photos[args.half == "odd"::2]
     if not photos:
         sys.exit(f"skipped: no natural photos at {NATURAL_IMAGES} (needed as capture backgrounds)")
     if args.threads:
