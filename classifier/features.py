@@ -108,11 +108,10 @@ class _Views(TorchDataset):
 
 
 class FeatureCache:
-    def __init__(self, root: Path, spec: BackboneSpec, prep: Preprocessing, augmentation: Augmentation,
-                 localiser: Localiser | None = None):
+    def __init__(self, root: Path, spec: BackboneSpec, prep: Preprocessing, augmentation: Augmentation):
         weights = hashlib.sha256(spec.weights_id.encode()).hexdigest()[:12]
         self.dir = Path(root) / f"{spec.name}-{weights}" / prep.key() / augmentation.key()
-        self.prep, self.augmentation, self.localiser = prep, augmentation, localiser
+        self.prep, self.augmentation, self.localiser = prep, augmentation, load_localiser(prep)
 
     def _path(self, sha256: str) -> Path:
         return self.dir / sha256[:2] / f"{sha256}.npy"

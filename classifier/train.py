@@ -28,7 +28,7 @@ from classifier import artifact
 from classifier.backbone import load_backbone
 from classifier.bands import Calibration
 from classifier.dataset import Dataset, scan
-from classifier.features import Augmentation, FeatureCache, Preprocessing, load_localiser, localiser_id
+from classifier.features import Augmentation, FeatureCache, Preprocessing, localiser_id
 from classifier.head import MLPHead
 from classifier.metrics import classification_metrics
 
@@ -90,7 +90,7 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
     extractor, spec = load_backbone(config.backbone, config.weights)
     augmentation = Augmentation(config.seed, config.capture_probability, tuple(config.backgrounds))
     prep = replace(config.preprocessing, localiser=localiser_id() if config.localise else "")
-    cache = FeatureCache(config.cache_dir, spec, prep, augmentation, load_localiser(prep))
+    cache = FeatureCache(config.cache_dir, spec, prep, augmentation)
 
     split = make_split(data, config, cache, extractor)
     for note in split.notes:
