@@ -2,13 +2,17 @@
 import os
 import tempfile
 
+# One folder for the run's uploads, feature cache and static files, removed when the run ends.
+_RUN_DIR = tempfile.TemporaryDirectory(prefix="idclass-tests-")
+
 os.environ.setdefault("SECRET_KEY", "tests-only-not-secret")
-os.environ.setdefault("IDCLASS_MEDIA_ROOT", tempfile.mkdtemp(prefix="idclass-media-"))
-os.environ.setdefault("IDCLASS_FEATURE_CACHE", tempfile.mkdtemp(prefix="idclass-features-"))
+os.environ.setdefault("IDCLASS_MEDIA_ROOT", os.path.join(_RUN_DIR.name, "media"))
+os.environ.setdefault("IDCLASS_FEATURE_CACHE", os.path.join(_RUN_DIR.name, "features"))
 
 from idclass.settings import *  # noqa: E402,F401,F403
 
 SECURE_SSL_REDIRECT = False
-STATIC_ROOT = tempfile.mkdtemp(prefix="idclass-static-")  # WhiteNoise wants it to exist
+STATIC_ROOT = os.path.join(_RUN_DIR.name, "static")
+os.makedirs(STATIC_ROOT, exist_ok=True)  # WhiteNoise wants it to exist
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
