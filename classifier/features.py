@@ -23,7 +23,7 @@ from classifier import augment
 from classifier.backbone import BackboneMismatch, BackboneSpec, FeatureExtractor, file_sha256
 from classifier.images import load_image, to_tensor
 from classifier.localise import DEFAULT_WEIGHTS as LOCALISER_WEIGHTS
-from classifier.localise import Localisation, Localiser, rectify
+from classifier.localise import DECODE_VERSION, Localisation, Localiser, rectify
 
 AUGMENT_VERSION = "2"  # bump when classifier.augment changes what a view looks like
 DECODE_SIZE = 800  # augmentation works on a view of about this size, not the full photo
@@ -38,16 +38,19 @@ class Preprocessing:
     resize: str = "squash"
     pooling: str = "gem"
     rotations: int = 4
-    localiser: str = ""  # "sha256:..." of the localiser's weights when photos are cut to the document first
+    localiser: str = ""  # the localiser's identity (``localiser_id``) when photos are cut to the document first
 
     def key(self) -> str:
-        loc = self.localiser.removeprefix("sha256:")[:12] or "none"
+        loc = hashlib.sha256(self.localiser.encode()).hexdigest()[:12] if self.localiser else "none"
         return f"{self.resize}{self.size}-{self.pooling}-r{self.rotations}-loc{loc}"
 
 
 def localiser_id() -> str:
-    """The shipped localiser's identity, or "" where the repository has none."""
-    return f"sha256:{file_sha256(LOCALISER_WEIGHTS)}" if LOCALISER_WEIGHTS.is_file() else ""
+    """The shipped localiser's identity: its weights and how their heatmaps become corners
+    (either changes the documents it cuts out), or "" where the repository has none."""
+    if not LOCALISER_WEIGHTS.is_file():
+        return ""
+    return f"sha256:{file_sha256(LOCALISER_WEIGHTS)}+decode{DECODE_VERSION}"
 
 
 def load_localiser(prep: Preprocessing) -> Localiser | None:
@@ -57,7 +60,7 @@ def load_localiser(prep: Preprocessing) -> Localiser | None:
         return None
     if localiser_id() != prep.localiser:
         raise BackboneMismatch(f"This model was trained with localiser {prep.localiser}, but {LOCALISER_WEIGHTS} "
-                               "is missing or different. Retrain the model.")
+                               f"is missing or different ({localiser_id() or 'none'}). Retrain the model.")
     return Localiser.load(LOCALISER_WEIGHTS)
 
 

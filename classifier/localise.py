@@ -2,8 +2,8 @@
 the rectified document instead of the whole cluttered frame.
 
 ``Localiser`` is a small U-Net trained from scratch on simulated captures
-(``classifier.localise_train``). It predicts corner heatmaps (plus a document
-mask, only as extra training signal). The image is squashed to ``image_size``
+(``classifier.localise_train``). It predicts corner heatmaps and a document mask;
+the mask decides which heatmap peaks make the quad. The image is squashed to ``image_size``
 and padded by ``pad`` pixels on each side, so a corner a little outside the photo
 still has a place on the heatmap. Its cost hardly depends on the photo's size,
 apart from the one resize: pass an image decoded at a modest size (for a JPEG,
@@ -22,6 +22,7 @@ Coordinates: a W x H image spans [0, W] x [0, H] (as in ``classifier.augment``).
 """
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,7 @@ class CornerNet(nn.Module):
 
 
 STRIDE = 4  # heatmap cell size in network-input pixels
+DECODE_VERSION = "2"  # bump when decode_heatmaps changes where corners land: models trained on its crops then retrain
 
 
 def to_input(img: Image.Image | np.ndarray, image_size: int, pad: int) -> torch.Tensor:
@@ -105,32 +107,36 @@ def canvas_to_image(quad: np.ndarray, size: tuple[int, int], image_size: int, pa
     return (quad - pad) * (np.array(size, float) / image_size)
 
 
-def decode_heatmaps(logits: torch.Tensor, window: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def decode_heatmaps(logits: torch.Tensor, window: int = 2, candidates: int = 7) -> tuple[np.ndarray, np.ndarray]:
     """Corners in network-input pixels (N, 4, 2), the document's own top-left first and clockwise,
     and their peak probabilities (N, 4).
 
-    Where the corners are comes from the any-corner heatmap (its four strongest separate
-    peaks), so a network unsure which way up the document is still places them well; which
-    corner is which comes from the per-corner heatmaps: of the four rotations of the clockwise
-    order, the one they agree with most. Each peak is refined to sub-cell precision by the
-    probability-weighted mean of its (2 * window + 1)^2 neighbourhood."""
+    Where the corners are comes from the any-corner heatmap: of its strongest separate peaks
+    (up to ``candidates``), the four whose quad best covers the predicted document mask, so a
+    second peak beside a real corner, or a corner-like spot inside the document, loses to a
+    weaker peak that closes the quad. Which corner is which comes from the per-corner heatmaps:
+    of the four rotations of the clockwise order, the one they agree with most. Each peak is
+    refined to sub-cell precision by the probability-weighted mean of its (2 * window + 1)^2
+    neighbourhood."""
     prob = torch.sigmoid(logits[:, :4])
     combined = torch.sigmoid(logits[:, 4])
+    mask = torch.sigmoid(logits[:, 5]).numpy()
     local_max = combined == nn.functional.max_pool2d(combined[:, None], 2 * window + 1, 1, window)[:, 0]
-    candidates = (combined * local_max).flatten(1).topk(16).indices.numpy()
+    strongest = (combined * local_max).flatten(1).topk(4 * candidates).indices.numpy()
     prob, combined = prob.numpy(), combined.numpy()
     n, _, h, w = prob.shape
     padded = np.pad(combined, ((0, 0), (window, window), (window, window)))
     offsets = np.arange(-window, window + 1)
     corners, peaks = np.zeros((n, 4, 2)), np.zeros((n, 4))
     for i in range(n):
-        ys, xs = _separate_peaks(*np.divmod(candidates[i], w), window)
-        points = np.zeros((4, 2))
+        ys, xs = _separate_peaks(*np.divmod(strongest[i], w), window, candidates)
+        points = np.zeros((len(ys), 2))
         for k, (y, x) in enumerate(zip(ys, xs)):
             patch = padded[i, y:y + 2 * window + 1, x:x + 2 * window + 1]
             total = max(float(patch.sum()), 1e-6)
             points[k] = (x + patch.sum(0) @ offsets / total + 0.5, y + patch.sum(1) @ offsets / total + 0.5)
-        clockwise = np.argsort(np.arctan2(*(points - points.mean(axis=0)).T[::-1]))
+        chosen = _best_quad(points, combined[i, ys, xs], mask[i])
+        clockwise = chosen[np.argsort(np.arctan2(*(points[chosen] - points[chosen].mean(axis=0)).T[::-1]))]
         agreement = [sum(prob[i, k, ys[j], xs[j]] for k, j in enumerate(np.roll(clockwise, -s))) for s in range(4)]
         order = np.roll(clockwise, -int(np.argmax(agreement)))
         corners[i] = points[order] * STRIDE
@@ -138,17 +144,37 @@ def decode_heatmaps(logits: torch.Tensor, window: int = 2) -> tuple[np.ndarray, 
     return corners, peaks
 
 
-def _separate_peaks(ys: np.ndarray, xs: np.ndarray, distance: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first four of the (strongest first) peaks that lie more than ``distance`` cells from
-    every stronger one: equal neighbouring cells are both local maxima of a peak between them."""
+def _separate_peaks(ys: np.ndarray, xs: np.ndarray, distance: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``limit`` of the (strongest first) peaks that lie more than ``distance`` cells
+    from every stronger one: equal neighbouring cells are both local maxima of a peak between
+    them. At least four are returned, repeating the last when there are fewer."""
     kept = []
     for k in range(len(ys)):
         if all(max(abs(ys[k] - ys[j]), abs(xs[k] - xs[j])) > distance for j in kept):
             kept.append(k)
-        if len(kept) == 4:
+        if len(kept) == limit:
             break
     kept += [kept[-1]] * (4 - len(kept))  # fewer than four peaks: the result will not be trusted anyway
     return ys[kept], xs[kept]
+
+
+def _best_quad(points: np.ndarray, strengths: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Indices of the four ``points`` (heatmap cell units) whose convex quad scores best: its
+    overlap (IoU) with the soft document ``mask`` plus the mean strength of its corner peaks."""
+    best, best_score = np.arange(4), -np.inf
+    for subset in itertools.combinations(range(len(points)), 4):
+        idx = np.array(subset)
+        hull = cv2.convexHull(np.float32(points[idx]))
+        if len(hull) < 4:  # a triangle or a line: one point lies inside the others
+            continue
+        area = np.zeros(mask.shape, np.float32)
+        cv2.fillPoly(area, [np.round(hull * 16).astype(np.int32)], 1.0, cv2.LINE_8, shift=4)
+        inter = float((area * mask).sum())
+        iou = inter / max(float(area.sum() + mask.sum()) - inter, 1e-6)
+        score = iou + float(strengths[idx].mean())
+        if score > best_score:
+            best, best_score = idx, score
+    return best
 
 
 class Localiser:

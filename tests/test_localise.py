@@ -6,8 +6,10 @@ from PIL import Image
 from classifier.augment import simulate_capture
 from classifier.demo import DOC_TYPES, render_document
 from classifier.images import load_image
-from classifier.localise import (DEFAULT_WEIGHTS, Localiser, locate_classical, localisation_metrics,
-                                 order_corners, polygon_iou, rectify)
+import torch
+
+from classifier.localise import (DEFAULT_WEIGHTS, STRIDE, Localiser, decode_heatmaps, locate_classical,
+                                 localisation_metrics, order_corners, polygon_iou, rectify)
 from tests.conftest import NATURAL_IMAGES
 
 SQUARE = np.array([[0, 0], [2, 0], [2, 2], [0, 2]], float)
@@ -57,6 +59,28 @@ def test_rectify_restores_an_upright_document_of_the_right_proportions(doc):
     red = a[..., 0] - (a[..., 1] + a[..., 2]) / 2
     assert red[10:70, 10:110].mean() > 150  # the red block is back at the top-left
     assert red[300:, 300:].mean() < 20
+
+
+def heatmap_logits(peaks: list[tuple[int, int, float]], mask_quad: np.ndarray, cells: int = 56) -> torch.Tensor:
+    """Network output (1, 6, cells, cells) with the any-corner map peaking at (x, y) cells with
+    probability p, the first four peaks also on their own corner's map, and the document mask."""
+    prob = np.full((6, cells, cells), 1e-4, np.float32)
+    for k, (x, y, p) in enumerate(peaks):
+        prob[4, y, x] = p
+        if k < 4:
+            prob[k, y, x] = p
+    cv2.fillPoly(prob[5], [np.int32(mask_quad)], 0.99)
+    return torch.from_numpy(np.log(prob / (1 - prob)))[None]
+
+
+def test_decoding_prefers_the_corners_that_close_the_document_over_stronger_stray_peaks():
+    true = [(10, 10, 0.9), (40, 10, 0.9), (40, 30, 0.9), (10, 30, 0.4)]  # one corner seen weakly (a finger?)
+    strays = [(25, 20, 0.85), (44, 34, 0.8)]  # a corner-like spot inside the document, a second peak by a corner
+    edges = np.array([[10, 10], [41, 10], [41, 31], [10, 31]])  # cell (x, y) spans [x, x + 1)
+    corners, peaks = decode_heatmaps(heatmap_logits(true + strays, edges))
+    expected = (np.array([(x, y) for x, y, _ in true]) + 0.5) * STRIDE
+    assert np.abs(corners[0] - expected).max() < 1  # the document's own order, at the cell centres
+    assert peaks[0] == pytest.approx([0.9, 0.9, 0.9, 0.4], abs=1e-3)
 
 
 def test_learned_localiser_finds_simulated_captures(localiser):
