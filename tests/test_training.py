@@ -3,13 +3,15 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from classifier import artifact
 from classifier.demo import make_demo_dataset
 from classifier.evaluate import evaluate_classifier
 from classifier.features import Augmentation, FeatureCache, Preprocessing
 from classifier.predictor import Predictor
-from classifier.train import train_classifier
+from classifier.head import MLPHead
+from classifier.train import fit_temperature, train_classifier
 from tests.conftest import quick_config
 
 
@@ -94,3 +96,19 @@ def test_display_names_from_labels_json_and_midv_defaults(tmp_path):
     (tmp_path / "labels.json").write_text(json.dumps({"zz_permit": "Residence permit of Zed"}))
     data = scan([tmp_path])
     assert data.display_names == {"lva_passport": "Passport of Latvia", "zz_permit": "Residence permit of Zed"}
+
+
+def test_temperature_sharpens_only_when_validation_shows_how_far():
+    head = MLPHead(2, 2, hidden=4, dropout=0.0).eval()
+    with torch.no_grad():  # logits (x0 - x1, x1 - x0): class 0 wherever x0 > x1
+        head.net[1].weight.copy_(torch.tensor([[1.0, -1.0], [-1.0, 1.0], [0, 0], [0, 0]]))
+        head.net[1].bias.zero_()
+        head.net[4].weight.copy_(torch.tensor([[1.0, -1.0, 0, 0], [-1.0, 1.0, 0, 0]]))
+        head.net[4].bias.zero_()
+    x = torch.tensor([[0.2, 0.0], [0.0, 0.2], [0.3, 0.0], [0.0, 0.1]])
+    # All right: lowering T lowers the loss without end, so nothing is fitted.
+    assert fit_temperature(head, x, torch.tensor([0, 1, 0, 1])) == 1.0
+    # One wrong: the loss has a minimum, at a finite T.
+    x = torch.cat([x, x[:1]])
+    t = fit_temperature(head, x, torch.tensor([0, 1, 0, 1, 1]))
+    assert 0.05 < t < 20 and t != 1.0
