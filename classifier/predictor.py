@@ -110,12 +110,17 @@ class Predictor:
         top = [Alternative(classes[i], names[classes[i]], float(s))
                for s, i in zip(scores[: self.top_k].tolist(), order[: self.top_k].tolist())]
         width, height = img.info["original_size"]
+        band = self.calibration.band(top[0].score)
         localisation = None
         if found is not None:
             scale = np.array([width / img.width, height / img.height])
             localisation = {"found": found.found, "confidence": round(found.confidence, 4),
                             "quad": (found.quad * scale).round(1).tolist() if found.found else None}
-        return Prediction(top[0].document_type, top[0].label, top[0].score, self.calibration.band(top[0].score),
+            if not found.found:
+                # No document outline: perhaps no document at all. The head still answers, often
+                # with a high score (it has only ever seen documents), so the band says low.
+                band = ConfidenceBand.LOW
+        return Prediction(top[0].document_type, top[0].label, top[0].score, band,
                           top, self.version, width, height, localisation, dict(timings))
 
 

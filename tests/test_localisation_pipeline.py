@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from classifier.artifact import load
+from classifier.bands import Calibration, ConfidenceBand
 from classifier.demo import make_demo_dataset
 from classifier.evaluate import evaluate_classifier
 from classifier.features import LOCALISER_WEIGHTS
@@ -35,12 +36,15 @@ def test_found_document_is_classified_rectified(served_model, captures):  # noqa
     assert polygon_iou(np.array(loc["quad"]), truth) > 0.8
 
 
-def test_no_document_falls_back_to_the_whole_image(served_model):  # noqa: F811
+def test_no_document_falls_back_to_the_whole_image(served_model, monkeypatch):  # noqa: F811
+    # Bands under which every score would be high: without an outline the answer is still low.
+    monkeypatch.setattr(served_model, "calibration", Calibration(mean=0.0, std=0.0, n_correct=100))
     plain = Image.new("RGB", (640, 480), (128, 128, 128))
     prediction = served_model.predict(plain)
     assert prediction.localisation == {"found": False, "confidence": prediction.localisation["confidence"],
                                        "quad": None}
     assert prediction.document_type in served_model.model.classes
+    assert prediction.band == ConfidenceBand.LOW  # it may be no document at all
 
 
 def test_whole_image_when_asked(served_model, captures):  # noqa: F811
