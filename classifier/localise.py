@@ -167,14 +167,21 @@ def _best_quad(points: np.ndarray, strengths: np.ndarray, mask: np.ndarray) -> n
         hull = cv2.convexHull(np.float32(points[idx]))
         if len(hull) < 4:  # a triangle or a line: one point lies inside the others
             continue
-        area = np.zeros(mask.shape, np.float32)
-        cv2.fillPoly(area, [np.round(hull * 16).astype(np.int32)], 1.0, cv2.LINE_8, shift=4)
+        area = quad_mask(hull, mask.shape)
         inter = float((area * mask).sum())
         iou = inter / max(float(area.sum() + mask.sum()) - inter, 1e-6)
         score = iou + float(strengths[idx].mean())
         if score > best_score:
             best, best_score = idx, score
     return best
+
+
+def quad_mask(quad: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) float32 heatmap grid, 1 inside ``quad`` and 0 outside; ``quad`` in cell units where
+    cell (x, y) spans [x, x + 1). One rasterisation for the training target and the decoder."""
+    out = np.zeros(shape, np.float32)
+    cv2.fillPoly(out, [np.round(np.asarray(quad) * 16).astype(np.int32)], 1.0, cv2.LINE_8, shift=4)
+    return out
 
 
 class Localiser:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from classifier.augment import random_background, simulate_capture
 from classifier.demo import DOC_TYPES, render_document
 from classifier.localise import (STRIDE, CornerNet, Localiser, decode_heatmaps, image_to_canvas,
-                                 localisation_metrics, to_input)
+                                 localisation_metrics, quad_mask, to_input)
 
 # -- configuration ---------------------------------------------------------
 IMAGES = 96_000  # training images seen (each one new): about 30 minutes on the 2-core development machine
@@ -72,10 +72,8 @@ def targets(quad: np.ndarray | None, size: tuple[int, int]) -> np.ndarray:
     grid = np.arange(g, dtype=np.float32)
     for k, (x, y) in enumerate(cells):
         out[k] = np.exp(-((grid[None, :] - x) ** 2 + (grid[:, None] - y) ** 2) / (2 * SIGMA ** 2))
-    mask = np.zeros((g, g), np.uint8)
-    cv2.fillPoly(mask, [np.round((cells + 0.5) * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
     out[4] = out[:4].max(axis=0)
-    out[5] = mask
+    out[5] = quad_mask(cells + 0.5, (g, g))
     return out
 
 
