@@ -4,7 +4,8 @@ document in the natural photos themselves (which hold none).
 
     .venv/bin/python -m benchmarks.localise [--per-class 20] [--seed 7919] [--threads 1]
 
-The seed must be one the localiser never trained on (training uses 0 and 10000).
+The seed must be one the localiser never trained on (training uses 0 and 10000). The
+classical baseline (edges, contours, polygons) lives here: nothing else uses it.
 """
 import argparse
 import json
@@ -14,14 +15,43 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
+from PIL import Image
 
-from classifier.demo import make_demo_dataset
-from classifier.images import load_image
-from classifier.localise import DEFAULT_WEIGHTS, Localiser, locate_classical, localisation_metrics
+from classifier.artifact import LOCALISER_DIR, load_localiser
+from classifier.images import image_files, load_image
+from classifier.localise import Localisation, order_corners
+from classifier.synth.demo import make_demo_dataset
+from classifier.training.metrics import localisation_metrics
 
 NATURAL_IMAGES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "natural-images"
+
+
+def locate_classical(img: Image.Image, work_side: int = 320, min_area: float = 0.04) -> Localisation:
+    """Edges, contours and polygon approximation: the largest convex four-sided contour
+    covering at least ``min_area`` of the image. Geometric corner order; confidence is how
+    well the contour fills its quad."""
+    a = np.asarray(img.convert("L"))
+    f = work_side / max(a.shape)
+    small = cv2.resize(a, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (5, 5), 0)
+    median = float(np.median(small))
+    edges = cv2.Canny(small, 0.66 * median, 1.33 * median)
+    edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
+    contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    total = small.shape[0] * small.shape[1]
+    for contour in sorted(contours, key=cv2.contourArea, reverse=True)[:10]:
+        area = cv2.contourArea(contour)
+        if area < min_area * total:
+            break
+        poly = cv2.approxPolyDP(contour, 0.02 * cv2.arcLength(contour, True), True)
+        if len(poly) == 4 and cv2.isContourConvex(poly):
+            quad = order_corners(poly.reshape(4, 2).astype(float) / f)
+            confidence = min(1.0, area / max(cv2.contourArea(poly.astype(np.float32)), 1e-6))
+            return Localisation(quad, confidence)
+    return Localisation(None, 0.0)
 
 
 def run(locate, images):
@@ -39,13 +69,13 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--per-class", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7919)
-    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
+    parser.add_argument("--localiser", type=Path, default=LOCALISER_DIR, help="the localiser's folder")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     parser.add_argument("--half", choices=["all", "even", "odd"], default="all",
                         help="only every other photo (sorted by name): measure on the half a localiser "
                              "trained with --backgrounds never saw")
     args = parser.parse_args()
-    photos = sorted(p for p in NATURAL_IMAGES.glob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    photos = image_files(NATURAL_IMAGES) if NATURAL_IMAGES.is_dir() else []
     photos = photos if args.half == "all" else photos[args.half == "odd"::2]
     if not photos:
         sys.exit(f"skipped: no natural photos at {NATURAL_IMAGES} (needed as capture backgrounds)")
@@ -57,7 +87,7 @@ def main():
         images = [load_image(p) for p in paths]
         truths = [np.array(json.loads(p.with_suffix(".json").read_text())["quad"]) for p in paths]
     negatives = [load_image(p) for p in photos]
-    localiser = Localiser.load(args.weights)
+    localiser = load_localiser(args.localiser)
     localiser.locate(images[0])  # warm-up
     print(f"{len(images)} held-out captures (seed {args.seed}, natural-photo backgrounds), "
           f"{len(negatives)} natural photos without a document; torch threads: {torch.get_num_threads()}")

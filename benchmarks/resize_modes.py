@@ -14,11 +14,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
+from classifier.artifact import load_localiser
 from classifier.backbone import load_backbone
-from classifier.dataset import scan
-from classifier.features import document_view
 from classifier.images import RESIZE_MODES, load_image, to_tensor
-from classifier.localise import Localiser
+from classifier.preprocessing import document_view
+from classifier.training.dataset import scan
 
 
 def features(extractor, images, size, mode, rotations, localiser):
@@ -44,7 +44,7 @@ def main():
     extractor, _ = load_backbone(args.backbone, args.weights)
     train = scan([args.train_dir])
     test = scan([args.test_dir], classes=train.classes)
-    localiser = Localiser.load() if args.localise else None
+    localiser = load_localiser() if args.localise else None
     for mode in RESIZE_MODES:
         a = features(extractor, train.images, args.size, mode, args.rotations, localiser)
         b = features(extractor, test.images, args.size, mode, args.rotations, localiser)

@@ -1,7 +1,10 @@
-"""A trained model on disk: one directory with the head's weights and its metadata.
+"""Trained models on disk, and the one set of rules for loading them.
 
-Weights are safetensors, whose loading never unpickles anything; everything else a
-server needs to use the head correctly is in metadata.json.
+Both artifacts, the classifier's head and the document localiser, are a folder with
+safetensors weights (loading never unpickles anything) and a JSON metadata file with
+a schema version: everything else a server needs to use the weights correctly.
+A model that is missing, damaged or made for other code or parts raises a
+``ClassifierError`` that says which, never a bare KeyError or ValueError.
 """
 from __future__ import annotations
 
@@ -9,21 +12,36 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
+import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from classifier.backbone import BackboneSpec
+from classifier.backbone import BackboneSpec, file_sha256
 from classifier.bands import Calibration
-from classifier.features import Preprocessing
+from classifier.errors import ModelMismatch, ModelNotFound, ModelUnreadable
 from classifier.head import MLPHead
+from classifier.localise import DECODE_VERSION, CornerNet, Localiser
+from classifier.preprocessing import Preprocessing
 
-SCHEMA_VERSION = 1
-WEIGHTS_FILE = "head.safetensors"
-METADATA_FILE = "metadata.json"
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"  # trained heads: MODELS_DIR/<version>/
+LOCALISER_DIR = MODELS_DIR / "localiser"  # the shipped localiser, kept in git
 
 
-class ModelNotFound(FileNotFoundError):
-    """No trained model where one was expected; the message says how to make one."""
+@dataclass(frozen=True)
+class ArtifactFormat:
+    """The files of one kind of artifact and the metadata schema this code reads."""
+
+    weights: str
+    metadata: str
+    schema_version: int
+
+
+HEAD = ArtifactFormat("head.safetensors", "metadata.json", 1)
+LOCALISER = ArtifactFormat("localiser.safetensors", "localiser.json", 1)
+
+Module = TypeVar("Module", bound=torch.nn.Module)
 
 
 @dataclass
@@ -60,15 +78,25 @@ class TrainedModel:
         return float(self.metadata.get("temperature", 1.0))
 
 
-def save(model: TrainedModel, out_dir: Path) -> Path:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    state = {k: v.contiguous() for k, v in model.head.state_dict().items()}
-    save_file(state, out_dir / WEIGHTS_FILE)
-    tmp = out_dir / (METADATA_FILE + ".tmp")
-    tmp.write_text(json.dumps(model.metadata, indent=2, sort_keys=True))
-    os.replace(tmp, out_dir / METADATA_FILE)
-    return out_dir
+def save_model(model: TrainedModel, out_dir: Path) -> Path:
+    return _write(HEAD, Path(out_dir), model.head, model.metadata)
+
+
+def load_model(model_dir: Path) -> TrainedModel:
+    model_dir = Path(model_dir)
+    metadata = _read_metadata(HEAD, model_dir, "No trained model in {dir}. Train one with "
+                                                "`python manage.py train_classifier DATA_DIR` (see README.md).")
+
+    def build(meta: dict) -> TrainedModel:
+        h = meta["head"]
+        model = TrainedModel(MLPHead(h["in_features"], len(meta["classes"]), hidden=h["hidden"],
+                                     dropout=h["dropout"]), meta)
+        _ = model.backbone, model.preprocessing, model.calibration, model.version  # fail now, not per request
+        return model
+
+    model = _build(HEAD, model_dir, metadata, build)
+    _load_weights(HEAD, model_dir, model.head)
+    return model
 
 
 def make_current(model_dir: Path) -> Path:
@@ -83,17 +111,79 @@ def make_current(model_dir: Path) -> Path:
     return link
 
 
-def load(model_dir: Path) -> TrainedModel:
-    model_dir = Path(model_dir)
-    meta_path = model_dir / METADATA_FILE
-    if not meta_path.is_file():
-        raise ModelNotFound(f"No trained model in {model_dir}. Train one with "
-                            "`python manage.py train_classifier DATA_DIR` (see README.md).")
-    metadata = json.loads(meta_path.read_text())
-    if metadata.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError(f"{meta_path} has schema version {metadata.get('schema_version')}; "
-                         f"this code reads version {SCHEMA_VERSION}. Retrain the model.")
-    h = metadata["head"]
-    head = MLPHead(h["in_features"], len(metadata["classes"]), hidden=h["hidden"], dropout=h["dropout"])
-    head.load_state_dict(load_file(model_dir / WEIGHTS_FILE), strict=True)
-    return TrainedModel(head.eval(), metadata)
+def save_localiser(net: CornerNet, config: dict, out_dir: Path = LOCALISER_DIR) -> Path:
+    return _write(LOCALISER, Path(out_dir), net, config)
+
+
+def load_localiser(folder: Path = LOCALISER_DIR) -> Localiser:
+    folder = Path(folder)
+    config = _read_metadata(LOCALISER, folder, "No document localiser in {dir}; "
+                                                "`python manage.py train_localiser` makes one.")
+    localiser = _build(LOCALISER, folder, config, lambda c: Localiser(CornerNet(tuple(c["widths"])), c))
+    _load_weights(LOCALISER, folder, localiser.net)
+    return localiser
+
+
+def localiser_id(folder: Path = LOCALISER_DIR) -> str:
+    """A localiser's identity: its weights and how their heatmaps become corners (either
+    changes the documents it cuts out), or "" where there is none."""
+    weights = Path(folder) / LOCALISER.weights
+    if not weights.is_file():
+        return ""
+    return f"sha256:{file_sha256(weights)}+decode{DECODE_VERSION}"
+
+
+def localiser_for(prep: Preprocessing, folder: Path = LOCALISER_DIR) -> Localiser | None:
+    """The localiser a model was trained with; a different one would show the head
+    other inputs than it learned from, so that is refused."""
+    if not prep.localiser:
+        return None
+    if localiser_id(folder) != prep.localiser:
+        raise ModelMismatch(f"This model was trained with localiser {prep.localiser}, but the one in {folder} "
+                            f"is missing or different ({localiser_id(folder) or 'none'}). Retrain the model.")
+    return load_localiser(folder)
+
+
+def _write(fmt: ArtifactFormat, out_dir: Path, module: torch.nn.Module, metadata: dict) -> Path:
+    """Weights, then the metadata that makes the folder a model, each replaced atomically."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / (fmt.weights + ".tmp")
+    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, tmp)
+    os.replace(tmp, out_dir / fmt.weights)
+    tmp = out_dir / (fmt.metadata + ".tmp")
+    tmp.write_text(json.dumps(metadata | {"schema_version": fmt.schema_version}, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, out_dir / fmt.metadata)
+    return out_dir
+
+
+def _read_metadata(fmt: ArtifactFormat, folder: Path, missing: str) -> dict:
+    path = folder / fmt.metadata
+    if not path.is_file():
+        raise ModelNotFound(missing.format(dir=folder))
+    try:
+        metadata = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelUnreadable(f"{path} cannot be read ({exc}). Retrain the model.") from exc
+    if not isinstance(metadata, dict):
+        raise ModelUnreadable(f"{path} is not a model's metadata. Retrain the model.")
+    if metadata.get("schema_version") != fmt.schema_version:
+        raise ModelMismatch(f"{path} has schema version {metadata.get('schema_version')}; "
+                            f"this code reads version {fmt.schema_version}. Retrain the model.")
+    return metadata
+
+
+def _build(fmt: ArtifactFormat, folder: Path, metadata: dict, build: Callable[[dict], object]):
+    try:
+        return build(metadata)
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise ModelUnreadable(f"{folder / fmt.metadata} lacks or garbles {exc}. Retrain the model.") from exc
+
+
+def _load_weights(fmt: ArtifactFormat, folder: Path, module: Module) -> Module:
+    path = folder / fmt.weights
+    try:
+        module.load_state_dict(load_file(path), strict=True)
+    except (OSError, SafetensorError, RuntimeError) as exc:
+        raise ModelUnreadable(f"{path} is missing, damaged or does not fit {folder / fmt.metadata} "
+                              f"({(str(exc).splitlines() or [type(exc).__name__])[0]}). Retrain the model.") from exc
+    return module.eval()

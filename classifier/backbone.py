@@ -9,20 +9,14 @@ import torch
 from torch import nn
 from torchvision import models
 
-# name -> (constructor, torchvision's pretrained weights, feature size before the classifier)
+from classifier.errors import BackboneUnavailable, ModelMismatch
+
+# name -> (constructor, torchvision's pretrained weights); features: large 960, small 576
 BACKBONES = {
-    "large": (models.mobilenet_v3_large, models.MobileNet_V3_Large_Weights.IMAGENET1K_V2, 960),
-    "small": (models.mobilenet_v3_small, models.MobileNet_V3_Small_Weights.IMAGENET1K_V1, 576),
+    "large": (models.mobilenet_v3_large, models.MobileNet_V3_Large_Weights.IMAGENET1K_V2),
+    "small": (models.mobilenet_v3_small, models.MobileNet_V3_Small_Weights.IMAGENET1K_V1),
 }
 RANDOM_WEIGHTS = "random"  # an untrained backbone, only for contrast runs and tests
-
-
-class BackboneUnavailable(RuntimeError):
-    """The pretrained weights cannot be had; the message says what to do."""
-
-
-class BackboneMismatch(RuntimeError):
-    """A head trained on one backbone is being paired with another."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +67,7 @@ def load_backbone(name: str = "large", weights: str | Path | None = None) -> tup
     """
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; expected one of {sorted(BACKBONES)}")
-    build, enum, _ = BACKBONES[name]
+    build, enum = BACKBONES[name]
     if weights == RANDOM_WEIGHTS:
         with torch.random.fork_rng():
             torch.manual_seed(0)  # the same "random" backbone in every process
@@ -84,12 +78,11 @@ def load_backbone(name: str = "large", weights: str | Path | None = None) -> tup
         if not path.is_file():
             raise BackboneUnavailable(f"IDCLASS_BACKBONE_WEIGHTS names {path}, which does not exist.")
         net = build(weights=None)
-        state = torch.load(path, map_location="cpu", weights_only=True)
         try:
-            net.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
+            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+        except Exception as exc:  # torch.load fails on a damaged file in many ways (pickle, zip, EOF); all mean this
             raise BackboneUnavailable(f"{path} is not a torchvision mobilenet_v3_{name} state_dict: "
-                                      f"{str(exc).splitlines()[0]}") from exc
+                                      f"{(str(exc).splitlines() or [type(exc).__name__])[0]}") from exc
         spec = BackboneSpec(name, f"sha256:{file_sha256(path)}")
     else:
         try:
@@ -97,9 +90,9 @@ def load_backbone(name: str = "large", weights: str | Path | None = None) -> tup
         except Exception as exc:  # torchvision raises URLError, HTTPError or OSError offline
             raise BackboneUnavailable(
                 f"Could not download torchvision's pretrained mobilenet_v3_{name} weights ({exc}). "
-                "Without internet access, point IDCLASS_BACKBONE_WEIGHTS at a local state_dict file, "
-                "for example: IDCLASS_BACKBONE=small "
-                "IDCLASS_BACKBONE_WEIGHTS=../shared/weights/mobilenet_v3_small_imagenet.pth"
+                f"Without internet access, set IDCLASS_BACKBONE_WEIGHTS to a torchvision mobilenet_v3_{name} "
+                f"state_dict file, for example torchvision's own {enum.url.rsplit('/', 1)[-1]} downloaded on "
+                "another machine (IDCLASS_BACKBONE chooses large or small)."
             ) from exc
         spec = BackboneSpec(name, enum.name)
     extractor = FeatureExtractor(net).eval()
@@ -107,13 +100,9 @@ def load_backbone(name: str = "large", weights: str | Path | None = None) -> tup
     return extractor, spec
 
 
-def feature_size(name: str) -> int:
-    return BACKBONES[name][2]
-
-
 def check_compatible(expected: BackboneSpec, actual: BackboneSpec) -> None:
     if expected != actual:
-        raise BackboneMismatch(
+        raise ModelMismatch(
             f"This model was trained on backbone {expected.name} with weights {expected.weights_id}, "
             f"but backbone {actual.name} with weights {actual.weights_id} was loaded. Set IDCLASS_BACKBONE "
             "and IDCLASS_BACKBONE_WEIGHTS to what the model was trained with, or train a new model."

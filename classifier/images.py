@@ -15,11 +15,17 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from classifier.errors import InvalidImage
+
 ImageSource = Union[bytes, bytearray, str, Path, BinaryIO, Image.Image]
 
-# Formats a camera, phone or scanner produces. Pillow reads many more (PSD, ICO,
-# EPS, ...), which nobody means to upload as a document photo.
-SUPPORTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "TIFF", "BMP", "GIF"}
+# Formats a camera, phone or scanner produces, each with the suffix a stored copy gets.
+# Pillow reads many more (PSD, ICO, EPS, ...), which nobody means to upload as a document photo.
+FORMAT_SUFFIXES = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp",
+                   "GIF": ".gif"}
+SUPPORTED_FORMATS = frozenset(FORMAT_SUFFIXES)
+# File names taken for images when reading a folder (datasets, backgrounds, batches).
+IMAGE_SUFFIXES = frozenset(FORMAT_SUFFIXES.values()) | {".jpeg", ".tiff"}
 MAX_PIXELS = 60_000_000  # ~ a 9000x6600 photo; beyond that it is a decompression bomb
 MIN_SIDE = 32  # smaller than this carries no readable document
 
@@ -28,20 +34,12 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZE_MODES = ("squash", "letterbox", "centre_crop")
 
 
-class InvalidImage(ValueError):
-    """An input that cannot be classified; `message` is fit to show to a person."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 def load_image(source: ImageSource, *, min_size: int | None = None, max_pixels: int = MAX_PIXELS,
                min_side: int = MIN_SIDE) -> Image.Image:
     """Decode `source` into an upright RGB image.
 
-    The decoded size may be reduced; `info["original_size"]` keeps the file's own.
+    The decoded size may be reduced; `info["original_size"]` keeps the file's own and
+    `info["format"]` its format (one of `SUPPORTED_FORMATS`, None for a given Image).
     With `min_size`, JPEGs are decoded at a reduced scale (Pillow's `draft`) that
     still leaves both sides at least `min_size` pixels: a 12 MP photo then costs
     a fraction of a full decode when the model only needs ~224 px.
@@ -68,6 +66,7 @@ def load_image(source: ImageSource, *, min_size: int | None = None, max_pixels: 
     except Exception as exc:  # Pillow's decoders fail on bad data in many ways; all mean the same here
         raise InvalidImage("corrupt", "The image file is damaged or incomplete.") from exc
     rgb.info["original_size"] = (width, height)  # before any draft reduction
+    rgb.info["format"] = img.format
     return rgb
 
 
@@ -103,6 +102,11 @@ def _open(source: ImageSource) -> Image.Image:
         raise InvalidImage("unsupported_format", f"{img.format} images are not supported; upload a JPEG, "
                                                  "PNG, WebP, TIFF, BMP or GIF.")
     return img
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The images under ``folder`` (recursively, by suffix), sorted."""
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

@@ -2,7 +2,7 @@
 the rectified document instead of the whole cluttered frame.
 
 ``Localiser`` is a small U-Net trained from scratch on simulated captures
-(``classifier.localise_train``). It predicts corner heatmaps and a document mask;
+(``classifier.training.localiser``; ``classifier.artifact`` loads it). It predicts corner heatmaps and a document mask;
 the mask decides which heatmap peaks make the quad. The image is squashed to ``image_size``
 and padded by ``pad`` pixels on each side, so a corner a little outside the photo
 still has a place on the heatmap. Its cost hardly depends on the photo's size,
@@ -18,34 +18,36 @@ in the photo, possibly a quarter or half turn from upright; the classifier
 already averages over quarter turns. ``decode_heatmaps`` still yields the
 network's own-order guess, which training measures (``own_order_share``).
 
-Coordinates: a W x H image spans [0, W] x [0, H] (as in ``classifier.augment``).
+Coordinates: a W x H image spans [0, W] x [0, H] (as in ``classifier.synth.augment``).
 """
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 from PIL import Image
-from safetensors.torch import load_file
 from torch import nn
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "models" / "localiser" / "localiser.safetensors"
 
-
-@dataclass
+@dataclass(frozen=True)
 class Localisation:
-    """Where the document is: ``quad`` (4, 2) in input pixels, the corner nearest the image's
-    top-left first and clockwise, or None when ``found`` is False; ``confidence`` in 0..1."""
+    """Where the document is: ``quad`` (4, 2) in pixels, the corner nearest the image's top-left
+    first and clockwise, or None when no outline was found; ``confidence`` in 0..1 (the weakest
+    corner's peak)."""
 
     quad: np.ndarray | None
     confidence: float
-    found: bool
-    method: str  # "learned" or "classical"
+
+    @property
+    def found(self) -> bool:
+        return self.quad is not None
+
+    def scaled(self, fx: float, fy: float) -> "Localisation":
+        """The same outline in an image ``fx`` times as wide and ``fy`` times as tall."""
+        return self if self.quad is None else Localisation(self.quad * np.array([fx, fy]), self.confidence)
 
 
 # --------------------------------------------------------------------------
@@ -185,7 +187,8 @@ def quad_mask(quad: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 class Localiser:
-    """The learned localiser: ``Localiser.load()`` once, then ``locate(img)`` per image."""
+    """The learned localiser: loaded once (``classifier.artifact.load_localiser``), then
+    ``locate(img)`` per image."""
 
     def __init__(self, net: CornerNet, config: dict):
         self.net = net.eval()
@@ -194,15 +197,6 @@ class Localiser:
         self.pad = int(config["pad"])
         self.threshold = float(config["found_threshold"])
 
-    @classmethod
-    def load(cls, path: str | Path = DEFAULT_WEIGHTS) -> "Localiser":
-        """Weights from ``path`` (safetensors) and the config beside it (same name, .json)."""
-        path = Path(path)
-        config = json.loads(path.with_suffix(".json").read_text())
-        net = CornerNet(tuple(config["widths"]))
-        net.load_state_dict(load_file(path))
-        return cls(net, config)
-
     @torch.inference_mode()
     def locate(self, img: Image.Image) -> Localisation:
         """The document's corners in ``img``, in image-geometric order (see the module docstring)."""
@@ -210,9 +204,9 @@ class Localiser:
         corners, peaks = decode_heatmaps(self.net(x))
         confidence = float(peaks[0].min())  # the weakest corner decides: all four must be seen
         if confidence < self.threshold:
-            return Localisation(None, confidence, False, "learned")
-        quad = order_corners(canvas_to_image(corners[0], img.size, self.image_size, self.pad))
-        return Localisation(quad, confidence, True, "learned")
+            return Localisation(None, confidence)
+        return Localisation(order_corners(canvas_to_image(corners[0], img.size, self.image_size, self.pad)),
+                            confidence)
 
 
 # --------------------------------------------------------------------------
@@ -250,55 +244,3 @@ def rectify(img: Image.Image, quad: np.ndarray, long_side: int = 640) -> Image.I
         src = cv2.resize(src, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
         m = m @ np.diag([1 / f, 1 / f, 1])
     return Image.fromarray(cv2.warpPerspective(src, m, (w, h), flags=cv2.INTER_LINEAR))
-
-
-def polygon_iou(a: np.ndarray | None, b: np.ndarray | None) -> float:
-    """Intersection over union of two quads (0 when either is missing). Exact for convex quads;
-    a non-convex prediction is replaced by its convex hull."""
-    if a is None or b is None:
-        return 0.0
-    a = cv2.convexHull(np.float32(a))
-    b = cv2.convexHull(np.float32(b))
-    inter, _ = cv2.intersectConvexConvex(a, b)
-    union = cv2.contourArea(a) + cv2.contourArea(b) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
-def localisation_metrics(pred_quads, true_quads) -> dict:
-    """Polygon IoU between predicted quads (None where nothing was found) and the true ones.
-    A missed document counts as IoU 0 in ``mean_iou`` and ``share_iou_0_8``."""
-    ious = [polygon_iou(p, t) for p, t in zip(pred_quads, true_quads, strict=True)]
-    n = len(ious)
-    return {"mean_iou": float(np.mean(ious)) if n else 0.0,
-            "share_iou_0_8": float(np.mean([i >= 0.8 for i in ious])) if n else 0.0,
-            "share_not_found": float(np.mean([p is None for p in pred_quads])) if n else 0.0,
-            "n": n}
-
-
-# --------------------------------------------------------------------------
-# Classical baseline
-# --------------------------------------------------------------------------
-
-def locate_classical(img: Image.Image, work_side: int = 320, min_area: float = 0.04) -> Localisation:
-    """Edges, contours and polygon approximation: the largest convex four-sided contour
-    covering at least ``min_area`` of the image. Geometric corner order; confidence is how
-    well the contour fills its quad."""
-    a = np.asarray(img.convert("L"))
-    f = work_side / max(a.shape)
-    small = cv2.resize(a, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (5, 5), 0)
-    median = float(np.median(small))
-    edges = cv2.Canny(small, 0.66 * median, 1.33 * median)
-    edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
-    contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-    total = small.shape[0] * small.shape[1]
-    for contour in sorted(contours, key=cv2.contourArea, reverse=True)[:10]:
-        area = cv2.contourArea(contour)
-        if area < min_area * total:
-            break
-        poly = cv2.approxPolyDP(contour, 0.02 * cv2.arcLength(contour, True), True)
-        if len(poly) == 4 and cv2.isContourConvex(poly):
-            quad = order_corners(poly.reshape(4, 2).astype(float) / f)
-            confidence = min(1.0, area / max(cv2.contourArea(poly.astype(np.float32)), 1e-6))
-            return Localisation(quad, confidence, True, "classical")
-    return Localisation(None, 0.0, False, "classical")

@@ -1,21 +1,21 @@
-"""Serving: backbone and head loaded once, then any number of predictions."""
+"""Serving: backbone, localiser and head loaded once, then any number of classifications."""
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 
 from classifier import artifact
-from classifier.backbone import BackboneSpec, BackboneUnavailable, check_compatible, load_backbone
+from classifier.backbone import BackboneSpec, check_compatible, load_backbone
 from classifier.bands import ConfidenceBand
-from classifier.features import document_view, load_localiser
+from classifier.errors import BackboneUnavailable
 from classifier.images import ImageSource, load_image, to_tensor
+from classifier.localise import Localisation
+from classifier.preprocessing import document_view
 
 
 @dataclass(frozen=True)
@@ -26,37 +26,20 @@ class Alternative:
 
 
 @dataclass(frozen=True)
-class Prediction:
+class Classification:
+    """The classifier's answer for one image: the best type first in ``top_k``."""
+
     document_type: str  # the class folder name, e.g. "lva_passport"
     label: str  # shown to people, e.g. "Passport of Latvia"
     score: float
     band: ConfidenceBand
     top_k: list[Alternative]
     model_version: str
-    width: int
+    width: int  # the upright image's own size, in which ``localisation`` is given
     height: int
-    localisation: dict | None = None  # {"found", "confidence", "quad"}: quad in the upright image's pixels
+    image_format: str | None  # the file's format (``images.SUPPORTED_FORMATS``), None for a decoded image
+    localisation: Localisation | None = None  # None when the model does not localise
     timings_ms: dict[str, float] = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        return {
-            "document_type": self.document_type,
-            "label": self.label,
-            "score": round(self.score, 4),
-            "band": self.band.value,
-            "colour": self.band.colour,
-            "top_k": [{"document_type": a.document_type, "label": a.label, "score": round(a.score, 4)}
-                      for a in self.top_k],
-            "model_version": self.model_version,
-            "localisation": self.localisation,
-        }
-
-
-def default_threads() -> int:
-    """Intra-op threads for one forward pass: OMP_NUM_THREADS when the operator sets
-    it (several server processes on one machine should share the cores out), else
-    all cores but not more than 4, where extra threads stop paying for a MobileNet."""
-    return int(os.environ.get("OMP_NUM_THREADS") or 0) or max(1, min(4, os.cpu_count() or 1))
 
 
 class Predictor:
@@ -65,12 +48,14 @@ class Predictor:
 
     def __init__(self, model_dir: Path, weights: str | Path | None = None, threads: int | None = None,
                  top_k: int = 3):
-        self.model = artifact.load(model_dir)
-        torch.set_num_threads(threads or default_threads())
+        """``threads``: torch's intra-op threads for this process (None leaves torch's default)."""
+        self.model = artifact.load_model(model_dir)
+        if threads:
+            torch.set_num_threads(threads)
         self.extractor, spec = load_backbone(self.model.backbone.name, _weights_for(self.model.backbone, weights))
         check_compatible(self.model.backbone, spec)
         self.prep = self.model.preprocessing
-        self.localiser = load_localiser(self.prep)
+        self.localiser = artifact.localiser_for(self.prep)
         self.calibration = self.model.calibration
         self.top_k = top_k
         self._lock = threading.Lock()
@@ -79,10 +64,10 @@ class Predictor:
     def version(self) -> str:
         return self.model.version
 
-    def predict(self, image: ImageSource) -> Prediction:
+    def predict(self, image: ImageSource) -> Classification:
         return self.predict_batch([image])[0]
 
-    def predict_batch(self, images: Sequence[ImageSource], localise: bool = True) -> list[Prediction]:
+    def predict_batch(self, images: Sequence[ImageSource], localise: bool = True) -> list[Classification]:
         """Raises InvalidImage for the first image that cannot be classified. With
         localise=False the whole image is classified (to measure what localising adds)."""
         localiser = self.localiser if localise else None
@@ -102,26 +87,22 @@ class Predictor:
         per_image = {"decode_ms": (t_decoded - t0) * 1000 / len(images),
                      "localise_ms": (t1 - t_decoded) * 1000 / len(images), "features_ms": (t2 - t1) * 1000 / len(images),
                      "head_ms": (t3 - t2) * 1000 / len(images), "total_ms": (t3 - t0) * 1000 / len(images)}
-        return [self._prediction(p, img, found, per_image) for p, img, (_, found) in zip(probs, decoded, views)]
+        return [self._classification(p, img, found, per_image) for p, img, (_, found) in zip(probs, decoded, views)]
 
-    def _prediction(self, probs: torch.Tensor, img, found, timings) -> Prediction:
+    def _classification(self, probs: torch.Tensor, img, found: Localisation | None, timings) -> Classification:
         classes, names = self.model.classes, self.model.display_names
         scores, order = probs.sort(descending=True)
         top = [Alternative(classes[i], names[classes[i]], float(s))
                for s, i in zip(scores[: self.top_k].tolist(), order[: self.top_k].tolist())]
         width, height = img.info["original_size"]
         band = self.calibration.band(top[0].score)
-        localisation = None
-        if found is not None:
-            scale = np.array([width / img.width, height / img.height])
-            localisation = {"found": found.found, "confidence": round(found.confidence, 4),
-                            "quad": (found.quad * scale).round(1).tolist() if found.found else None}
-            if not found.found:
-                # No document outline: perhaps no document at all. The head still answers, often
-                # with a high score (it has only ever seen documents), so the band says low.
-                band = ConfidenceBand.LOW
-        return Prediction(top[0].document_type, top[0].label, top[0].score, band,
-                          top, self.version, width, height, localisation, dict(timings))
+        if found is not None and not found.found:
+            # No document outline: perhaps no document at all. The head still answers, often
+            # with a high score (it has only ever seen documents), so the band says low.
+            band = ConfidenceBand.LOW
+        localisation = found.scaled(width / img.width, height / img.height) if found is not None else None
+        return Classification(top[0].document_type, top[0].label, top[0].score, band, top, self.version,
+                              width, height, img.info.get("format"), localisation, dict(timings))
 
 
 def _weights_for(spec: BackboneSpec, weights: str | Path | None) -> str | Path | None:

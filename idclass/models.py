@@ -1,5 +1,9 @@
+from __future__ import annotations
+
+import hashlib
 import os
 import uuid
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
@@ -9,6 +13,10 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from classifier.bands import ConfidenceBand
+
+if TYPE_CHECKING:  # the record needs the classifier's types, not torch, to be imported
+    from classifier.localise import Localisation
+    from classifier.predictor import Classification
 
 
 class DocumentStorage(FileSystemStorage):
@@ -70,6 +78,15 @@ class Prediction(models.Model):
     def __str__(self):
         return str(self.id)
 
+    @classmethod
+    def from_classification(cls, result: Classification, data: bytes, original_name: str) -> Prediction:
+        """The unsaved record of an upload and the classifier's answer to it."""
+        top_k = [{"document_type": a.document_type, "label": a.label, "score": round(a.score, 4)} for a in result.top_k]
+        return cls(original_name=original_name, sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data),
+                   width=result.width, height=result.height, document_type=result.document_type,
+                   score=result.score, band=result.band.value, top_k=top_k, model_version=result.model_version,
+                   latency_ms=result.timings_ms["total_ms"], localisation=localisation_json(result.localisation))
+
     @property
     def label(self) -> str:
         """The predicted type in plain words."""
@@ -98,7 +115,7 @@ class Prediction(models.Model):
         return " ".join(f"{x:.1f},{y:.1f}" for x, y in quad) if quad else None
 
     def as_dict(self) -> dict:
-        """What the API answers about a prediction."""
+        """What the API answers about a prediction: the one place that says so."""
         return {"id": str(self.id), "document_type": self.document_type, "label": self.label,
                 "score": round(self.score, 4), "band": self.band, "colour": self.confidence_band.colour,
                 "top_k": self.top_k, "model_version": self.model_version, "localisation": self.localisation}
@@ -108,6 +125,15 @@ class Prediction(models.Model):
         self.review_status = self.Review.CONFIRMED if label == self.document_type else self.Review.CORRECTED
         self.reviewer = reviewer
         self.reviewed_at = timezone.now()
+
+
+def localisation_json(found: Localisation | None) -> dict | None:
+    """Where the document was found, as stored and as the API gives it: corners in the upright
+    image's pixels, the corner nearest its top-left first and clockwise."""
+    if found is None:
+        return None
+    return {"found": found.found, "confidence": round(found.confidence, 4),
+            "quad": found.quad.round(1).tolist() if found.found else None}
 
 
 @receiver(post_delete, sender=Prediction)

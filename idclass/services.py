@@ -1,6 +1,4 @@
 """Classify an upload, then keep a record of it: the one path the page and the API share."""
-import hashlib
-import io
 import unicodedata
 from pathlib import PurePath
 
@@ -9,17 +7,15 @@ from django.core.files.base import ContentFile
 from django.db import DatabaseError
 from django.http import HttpRequest
 from django.http.multipartparser import MultiPartParserError
-from PIL import Image
 
-from classifier.images import InvalidImage
-from classifier.predictor import Prediction as Result
+from classifier.errors import InvalidImage
+from classifier.images import FORMAT_SUFFIXES
+from classifier.predictor import Classification
 from idclass.forms import UploadForm, too_large_message
 from idclass.models import Prediction
 from idclass.serving import ModelUnavailable, get_predictor
 
 MULTIPART_ALLOWANCE = 64 * 1024  # boundaries, headers and the CSRF token around the file
-SUFFIXES = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp",
-            "GIF": ".gif"}
 
 
 class UploadRejected(Exception):
@@ -62,16 +58,11 @@ def classify_upload(request: HttpRequest) -> Prediction:
     return store(data, upload.name, result)
 
 
-def store(data: bytes, file_name: str, result: Result) -> Prediction:
+def store(data: bytes, file_name: str, result: Classification) -> Prediction:
     """Write the image, then the row; if the row fails, the image goes too."""
-    prediction = Prediction(
-        original_name=display_file_name(file_name), sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data),
-        width=result.width, height=result.height, document_type=result.document_type, score=result.score,
-        band=result.band.value, top_k=result.as_dict()["top_k"], model_version=result.model_version,
-        latency_ms=result.timings_ms["total_ms"], localisation=result.localisation,
-    )
+    prediction = Prediction.from_classification(result, data, display_file_name(file_name))
     if settings.IDCLASS_STORE_IMAGES:
-        suffix = SUFFIXES[Image.open(io.BytesIO(data)).format]
+        suffix = FORMAT_SUFFIXES[result.image_format]
         prediction.image.save(f"{prediction.id}{suffix}", ContentFile(data), save=False)
     try:
         prediction.save(force_insert=True)

@@ -9,8 +9,7 @@ import threading
 
 from django.conf import settings
 
-from classifier.artifact import ModelNotFound
-from classifier.backbone import BackboneMismatch, BackboneUnavailable
+from classifier.errors import ClassifierError
 from classifier.predictor import Predictor
 
 logger = logging.getLogger(__name__)
@@ -30,10 +29,11 @@ def load_predictor() -> None:
     with _lock:
         if _loaded is None and _failure is None:
             try:
-                _loaded = Predictor(settings.IDCLASS_MODEL_DIR, weights=settings.IDCLASS_BACKBONE_WEIGHTS or None)
+                _loaded = Predictor(settings.IDCLASS_MODEL_DIR, weights=settings.IDCLASS_BACKBONE_WEIGHTS or None,
+                                    threads=settings.IDCLASS_TORCH_THREADS)
                 logger.info("model %s loaded from %s", _loaded.version, settings.IDCLASS_MODEL_DIR)
-            except (ModelNotFound, BackboneUnavailable, BackboneMismatch, ValueError) as exc:
-                _failure = str(exc)
+            except ClassifierError as exc:
+                _failure = exc.message
                 logger.error("no model to serve: %s", _failure)
 
 

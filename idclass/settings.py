@@ -109,6 +109,9 @@ IDCLASS_UPLOAD_MAX_BYTES = int(os.environ.get("IDCLASS_UPLOAD_MAX_BYTES", str(15
 IDCLASS_STORE_IMAGES = env_bool("IDCLASS_STORE_IMAGES", True)
 IDCLASS_RETENTION_DAYS = int(os.environ.get("IDCLASS_RETENTION_DAYS", "30"))
 IDCLASS_FEATURE_CACHE = env_path("IDCLASS_FEATURE_CACHE", BASE_DIR / ".cache" / "features")
+# torch threads per process for one forward pass: OMP_NUM_THREADS when set (several server processes
+# on one machine should share the cores out), else all cores but at most 4, where more stop paying.
+IDCLASS_TORCH_THREADS = int(os.environ.get("OMP_NUM_THREADS") or 0) or max(1, min(4, os.cpu_count() or 1))
 
 # Let uploads up to the limit through Django's own guard; the view answers 413 above it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = IDCLASS_UPLOAD_MAX_BYTES + 1024 * 1024

@@ -7,7 +7,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from classifier.images import InvalidImage, load_image
+from classifier.errors import InvalidImage
+from classifier.images import load_image
 from idclass.forms import UploadForm
 from idclass.models import Prediction
 from idclass.serving import ModelUnavailable, get_predictor, unavailable_reason

@@ -33,7 +33,7 @@ def doc() -> Image.Image:
 @pytest.fixture(scope="session")
 def demo_train_dir(tmp_path_factory) -> Path:
     """Four flat specimens of each demo type, as an operator onboards new types."""
-    from classifier.demo import make_demo_dataset
+    from classifier.synth.demo import make_demo_dataset
 
     out = tmp_path_factory.mktemp("demo-train")
     make_demo_dataset(out, per_class=4, seed=1, flat=True, progress=False)
@@ -50,7 +50,7 @@ def backbone_weights() -> str:
 @pytest.fixture(scope="session")
 def trained_model_dir(tmp_path_factory, demo_train_dir, backbone_weights) -> Path:
     """A real model, trained quickly: small backbone, few augmented views."""
-    from classifier.train import train_classifier
+    from classifier.training.train import train_classifier
 
     out = tmp_path_factory.mktemp("model")
     train_classifier([demo_train_dir], quick_config(backbone_weights, tmp_path_factory.mktemp("feature-cache")),
@@ -61,8 +61,8 @@ def trained_model_dir(tmp_path_factory, demo_train_dir, backbone_weights) -> Pat
 def quick_config(weights, cache_dir, **overrides):
     """Training settings that keep the test suite fast: small inputs, one orientation,
     few augmented views. The full-size settings are measured by the commands in README.md."""
-    from classifier.features import Preprocessing
-    from classifier.train import TrainConfig
+    from classifier.preprocessing import Preprocessing
+    from classifier.training.train import TrainConfig
 
     # an untrained backbone's activations are nearly all below zero, where GeM pooling sees nothing
     pooling = "avg" if weights == "random" else "gem"

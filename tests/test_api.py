@@ -36,10 +36,19 @@ def test_classify(served_model, demo_image, media_root):  # noqa: F811
     assert [p.name for p in stored_files(media_root)] == [f"{prediction.id}.jpg"]
 
 
-def test_agrees_with_the_predictor(client, served_model, demo_image):  # noqa: F811
-    expected = served_model.predict(demo_image[1]).as_dict()
+def test_api_page_and_record_give_the_predictors_answer_in_one_shape(client, served_model, demo_image):  # noqa: F811
+    """Prediction.as_dict is the one place the answer's JSON is built: the API returns it, the
+    stored record gives it back, and the result page shows the same answer."""
+    expected = Prediction.from_classification(served_model.predict(demo_image[1]), demo_image[1], "x.jpg").as_dict()
     body = client.post(URL, {"image": upload(demo_image[1])}).json()
-    assert {k: body[k] for k in expected} == expected
+    assert body == expected | {"id": body["id"]}
+    assert Prediction.objects.get(id=body["id"]).as_dict() == body
+    page = client.post("/", {"image": upload(demo_image[1])}, follow=True).content.decode()
+    shown = Prediction.objects.exclude(id=body["id"]).get().as_dict()
+    assert shown == body | {"id": shown["id"]}
+    for text in (body["label"], f"{body['score']:.1%}", f"{body['band'].capitalize()} confidence",
+                 *(f"{alt['score']:.1%}" for alt in body["top_k"][1:]), body["model_version"]):
+        assert text in page, text
 
 
 def test_get_is_405(client, served_model):  # noqa: F811

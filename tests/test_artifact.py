@@ -1,27 +1,31 @@
-"""Saving and loading a model, and refusing a head paired with the wrong backbone."""
+"""Saving and loading models (head and localiser), and refusing one that is damaged,
+of another schema, or paired with the wrong backbone."""
 import json
 
 import pytest
 import torch
 
 from classifier import artifact
-from classifier.backbone import BackboneMismatch, BackboneSpec, check_compatible, feature_size
+from classifier.backbone import BackboneSpec, check_compatible
 from classifier.bands import Calibration
+from classifier.errors import ClassifierError, ModelMismatch, ModelNotFound, ModelUnreadable
 from classifier.head import MLPHead
 from classifier.predictor import Predictor
+
+SMALL_FEATURES = 576
 
 
 def small_model(weights_id="random") -> artifact.TrainedModel:
     torch.manual_seed(0)
-    head = MLPHead(feature_size("small"), 3, hidden=32)
-    head.set_feature_stats(torch.randn(20, feature_size("small")))
+    head = MLPHead(SMALL_FEATURES, 3, hidden=32)
+    head.set_feature_stats(torch.randn(20, SMALL_FEATURES))
     metadata = {
-        "schema_version": artifact.SCHEMA_VERSION, "version": "test-1", "created": "2026-01-01T00:00:00+00:00",
+        "schema_version": artifact.HEAD.schema_version, "version": "test-1", "created": "2026-01-01T00:00:00+00:00",
         "classes": ["a_id", "b_passport", "c_id"],
         "display_names": {"a_id": "ID Card of A", "b_passport": "Passport of B", "c_id": "ID Card of C"},
         "backbone": {"name": "small", "weights_id": weights_id},
         "preprocessing": {"size": 224, "resize": "squash"},
-        "head": {"in_features": feature_size("small"), "hidden": 32, "dropout": 0.3},
+        "head": {"in_features": SMALL_FEATURES, "hidden": 32, "dropout": 0.3},
         "temperature": 1.5, "calibration": Calibration(0.9, 0.05, 40).to_dict(),
     }
     return artifact.TrainedModel(head.eval(), metadata)
@@ -29,10 +33,10 @@ def small_model(weights_id="random") -> artifact.TrainedModel:
 
 def test_save_load_round_trip(tmp_path):
     model = small_model()
-    artifact.save(model, tmp_path / "m")
-    loaded = artifact.load(tmp_path / "m")
+    artifact.save_model(model, tmp_path / "m")
+    loaded = artifact.load_model(tmp_path / "m")
     assert loaded.metadata == json.loads(json.dumps(model.metadata))
-    x = torch.randn(4, feature_size("small"))
+    x = torch.randn(4, SMALL_FEATURES)
     with torch.no_grad():
         assert torch.equal(model.head(x), loaded.head(x))
     assert loaded.calibration == Calibration(0.9, 0.05, 40)
@@ -41,30 +45,72 @@ def test_save_load_round_trip(tmp_path):
 
 def test_make_current_points_at_newest(tmp_path):
     for name in ("v1", "v2"):
-        artifact.save(small_model(), tmp_path / name)
+        artifact.save_model(small_model(), tmp_path / name)
         artifact.make_current(tmp_path / name)
     assert (tmp_path / "current").resolve() == (tmp_path / "v2").resolve()
-    assert artifact.load(tmp_path / "current").version == "test-1"
+    assert artifact.load_model(tmp_path / "current").version == "test-1"
 
 
 def test_missing_model_says_how_to_train(tmp_path):
-    with pytest.raises(artifact.ModelNotFound, match="train_classifier"):
-        artifact.load(tmp_path)
+    with pytest.raises(ModelNotFound, match="train_classifier"):
+        artifact.load_model(tmp_path)
+
+
+def rewrite_metadata(folder, change, name="metadata.json"):
+    path = folder / name
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))
 
 
 def test_wrong_schema_version_is_refused(tmp_path):
-    model = small_model()
-    model.metadata["schema_version"] = 99
-    artifact.save(model, tmp_path)
-    with pytest.raises(ValueError, match="schema version"):
-        artifact.load(tmp_path)
+    artifact.save_model(small_model(), tmp_path)
+    rewrite_metadata(tmp_path, lambda m: m | {"schema_version": 99})
+    with pytest.raises(ModelMismatch, match="schema version 99"):
+        artifact.load_model(tmp_path)
+
+
+@pytest.mark.parametrize("damage", [
+    pytest.param(lambda d: (d / "head.safetensors").write_bytes(b"not safetensors at all"), id="garbage-weights"),
+    pytest.param(lambda d: (d / "head.safetensors").unlink(), id="missing-weights"),
+    pytest.param(lambda d: (d / "metadata.json").write_text("{ not json"), id="garbage-metadata"),
+    pytest.param(lambda d: rewrite_metadata(d, lambda m: {k: v for k, v in m.items() if k != "head"}),
+                 id="metadata-without-head"),
+    pytest.param(lambda d: rewrite_metadata(d, lambda m: m | {"head": m["head"] | {"hidden": 64}}),
+                 id="weights-of-another-shape"),
+    pytest.param(lambda d: rewrite_metadata(d, lambda m: m | {"preprocessing": {"colour": "blue"}}),
+                 id="unknown-preprocessing"),
+])
+def test_damaged_model_is_unreadable_not_a_crash(tmp_path, damage):
+    artifact.save_model(small_model(), tmp_path)
+    damage(tmp_path)
+    with pytest.raises(ModelUnreadable, match="Retrain the model"):
+        artifact.load_model(tmp_path)
+
+
+def test_localiser_follows_the_same_format(tmp_path):
+    shipped = artifact.load_localiser()
+    artifact.save_localiser(shipped.net, shipped.config, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["localiser.json", "localiser.safetensors"]
+    assert json.loads((tmp_path / "localiser.json").read_text())["schema_version"] == artifact.LOCALISER.schema_version
+    assert artifact.localiser_id(tmp_path) == artifact.localiser_id()
+    reloaded = artifact.load_localiser(tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(shipped.net.state_dict().values(), reloaded.net.state_dict().values()))
+    rewrite_metadata(tmp_path, lambda m: m | {"schema_version": 0}, "localiser.json")
+    with pytest.raises(ModelMismatch, match="schema version 0"):
+        artifact.load_localiser(tmp_path)
+    with pytest.raises(ModelNotFound, match="train_localiser"):
+        artifact.load_localiser(tmp_path / "nothing-here")
+
+
+def test_every_model_failure_is_one_family():
+    for kind in (ModelNotFound, ModelUnreadable, ModelMismatch):
+        assert issubclass(kind, ClassifierError)
 
 
 def test_check_compatible():
     check_compatible(BackboneSpec("small", "sha256:ab"), BackboneSpec("small", "sha256:ab"))
-    with pytest.raises(BackboneMismatch, match="trained on backbone small"):
+    with pytest.raises(ModelMismatch, match="trained on backbone small"):
         check_compatible(BackboneSpec("small", "sha256:ab"), BackboneSpec("small", "sha256:cd"))
-    with pytest.raises(BackboneMismatch):
+    with pytest.raises(ModelMismatch):
         check_compatible(BackboneSpec("large", "random"), BackboneSpec("small", "random"))
 
 
@@ -72,18 +118,18 @@ def test_predictor_refuses_head_trained_on_other_weights(tmp_path):
     from torchvision.models import mobilenet_v3_small
     other = tmp_path / "other.pth"
     torch.save(mobilenet_v3_small().state_dict(), other)
-    artifact.save(small_model(weights_id="sha256:" + "0" * 64), tmp_path / "m")
-    with pytest.raises(BackboneMismatch, match="was trained on backbone small"):
+    artifact.save_model(small_model(weights_id="sha256:" + "0" * 64), tmp_path / "m")
+    with pytest.raises(ModelMismatch, match="was trained on backbone small"):
         Predictor(tmp_path / "m", weights=other)
 
 
 def test_predictor_uses_saved_model(tmp_path):
     from PIL import Image
-    artifact.save(small_model(), tmp_path / "m")
+    artifact.save_model(small_model(), tmp_path / "m")
     prediction = Predictor(tmp_path / "m").predict(Image.new("RGB", (300, 200), (200, 180, 160)))
     assert prediction.document_type in ("a_id", "b_passport", "c_id")
     assert prediction.label.startswith(("ID Card of", "Passport of"))
     assert [a.document_type for a in prediction.top_k][0] == prediction.document_type
     assert sorted(a.document_type for a in prediction.top_k) == ["a_id", "b_passport", "c_id"]
     assert (prediction.width, prediction.height) == (300, 200)
-    assert prediction.as_dict()["colour"] == prediction.band.colour
+    assert prediction.image_format is None and prediction.localisation is None  # a decoded image; no localiser

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from classifier.augment import augment, random_background, simulate_capture
+from classifier.synth.augment import augment, random_background, simulate_capture
 
 SEEDS = range(24)
 

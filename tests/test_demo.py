@@ -7,8 +7,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from classifier import demo
-from classifier.demo import DOC_TYPES, make_demo_dataset, render_document
+from classifier.synth import demo
+from classifier.synth.augment import background_photos
+from classifier.synth.demo import DOC_TYPES, make_demo_dataset, render_document
 
 
 def files(root):
@@ -116,6 +117,13 @@ def test_command_writes_a_dataset_with_background_photos(tmp_path):
     assert len(list((tmp_path / "out").rglob("*.jpg"))) == len(DOC_TYPES)
 
 
-def test_command_rejects_a_background_folder_without_photos(tmp_path):
-    with pytest.raises(CommandError, match="no .jpg or .png"):
-        call_command("make_demo_dataset", str(tmp_path / "out"), "--backgrounds", str(tmp_path), verbosity=0)
+@pytest.mark.parametrize("command", [["make_demo_dataset", "out"], ["train_localiser"], ["train_classifier", "data"]])
+def test_backgrounds_mean_the_same_in_every_command(tmp_path, command):
+    """--backgrounds DIR: every image under DIR; a folder with none (only notes, say) is refused."""
+    (tmp_path / "README.md").write_text("not a photo")
+    with pytest.raises(CommandError, match="no images .* to use as backgrounds"):
+        call_command(*command, "--backgrounds", str(tmp_path), verbosity=0)
+    (tmp_path / "photos" / "2024").mkdir(parents=True)
+    for name in ("a.JPEG", "2024/b.png", "notes.txt"):
+        (tmp_path / "photos" / name).write_bytes(b"")
+    assert [p.name for p in background_photos(tmp_path / "photos")] == ["b.png", "a.JPEG"]

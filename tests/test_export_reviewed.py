@@ -3,7 +3,7 @@ import json
 import pytest
 from django.core.management import call_command
 
-from classifier.dataset import scan
+from classifier.training.dataset import scan
 from idclass.models import Prediction
 from tests.web import demo_image, make_prediction, media_root  # noqa: F401
 

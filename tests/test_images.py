@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from classifier.images import InvalidImage, load_image, resize_for_model, to_tensor
+from classifier.errors import InvalidImage
+from classifier.images import load_image, resize_for_model, to_tensor
 
 
 def encode(img: Image.Image, fmt: str, **kw) -> bytes:

@@ -5,16 +5,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from classifier.artifact import load
+from classifier.artifact import load_model, localiser_id
 from classifier.bands import Calibration, ConfidenceBand
-from classifier.demo import make_demo_dataset
-from classifier.evaluate import evaluate_classifier
-from classifier.features import LOCALISER_WEIGHTS
-from classifier.localise import polygon_iou
+from classifier.synth.demo import make_demo_dataset
+from classifier.training.evaluate import evaluate_classifier
+from classifier.training.metrics import polygon_iou
 from idclass.models import Prediction
 from tests.web import media_root, served_model, upload  # noqa: F401
 
-pytestmark = pytest.mark.skipif(not LOCALISER_WEIGHTS.is_file(), reason=f"{LOCALISER_WEIGHTS} not found")
+pytestmark = pytest.mark.skipif(not localiser_id(), reason="the shipped localiser (models/localiser/) is missing")
 
 
 @pytest.fixture(scope="module")
@@ -25,15 +24,15 @@ def captures(tmp_path_factory):
 
 
 def test_model_records_the_localiser(trained_model_dir):
-    assert load(trained_model_dir).metadata["preprocessing"]["localiser"].startswith("sha256:")
+    assert load_model(trained_model_dir).metadata["preprocessing"]["localiser"].startswith("sha256:")
 
 
 def test_found_document_is_classified_rectified(served_model, captures):  # noqa: F811
     path = sorted(captures.glob("*/*.jpg"))[0]
     loc = served_model.predict(path).localisation
     truth = np.array(json.loads(path.with_suffix(".json").read_text())["quad"])
-    assert loc["found"] and loc["confidence"] > 0
-    assert polygon_iou(np.array(loc["quad"]), truth) > 0.8
+    assert loc.found and loc.confidence > 0
+    assert polygon_iou(loc.quad, truth) > 0.8
 
 
 def test_no_document_falls_back_to_the_whole_image(served_model, monkeypatch):  # noqa: F811
@@ -41,8 +40,7 @@ def test_no_document_falls_back_to_the_whole_image(served_model, monkeypatch):  
     monkeypatch.setattr(served_model, "calibration", Calibration(mean=0.0, std=0.0, n_correct=100))
     plain = Image.new("RGB", (640, 480), (128, 128, 128))
     prediction = served_model.predict(plain)
-    assert prediction.localisation == {"found": False, "confidence": prediction.localisation["confidence"],
-                                       "quad": None}
+    assert not prediction.localisation.found and prediction.localisation.quad is None
     assert prediction.document_type in served_model.model.classes
     assert prediction.band == ConfidenceBand.LOW  # it may be no document at all
 

@@ -3,13 +3,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from classifier.augment import simulate_capture
-from classifier.demo import DOC_TYPES, render_document
-from classifier.images import load_image
 import torch
 
-from classifier.localise import (DEFAULT_WEIGHTS, STRIDE, Localiser, decode_heatmaps, locate_classical,
-                                 localisation_metrics, order_corners, polygon_iou, rectify)
+from benchmarks.localise import locate_classical
+from classifier.artifact import LOCALISER, LOCALISER_DIR, load_localiser
+from classifier.images import load_image
+from classifier.localise import STRIDE, Localiser, decode_heatmaps, order_corners, rectify
+from classifier.synth.augment import simulate_capture
+from classifier.synth.demo import DOC_TYPES, render_document
+from classifier.training.metrics import localisation_metrics, polygon_iou
 from tests.conftest import NATURAL_IMAGES
 
 SQUARE = np.array([[0, 0], [2, 0], [2, 2], [0, 2]], float)
@@ -25,7 +27,7 @@ def photograph(doc: Image.Image, quad, size=(640, 480), background=(40, 60, 50))
 
 @pytest.fixture(scope="module")
 def localiser() -> Localiser:
-    return Localiser.load()
+    return load_localiser()
 
 
 def test_order_corners_is_clockwise_from_the_top_left():
@@ -90,7 +92,6 @@ def test_learned_localiser_finds_simulated_captures(localiser):
         rng = np.random.default_rng([4242, i])
         img, quad = simulate_capture(render_document(keys[i % len(keys)], rng), rng)
         result = localiser.locate(img)
-        assert result.method == "learned"
         preds.append(result.quad if result.found else None)
         truths.append(quad)
     m = localisation_metrics(preds, truths)
@@ -130,10 +131,10 @@ def test_natural_photos_are_rarely_taken_for_documents(localiser):
 def test_classical_baseline_finds_a_document_on_a_plain_desk(doc):
     quad = np.array([[150, 100], [500, 120], [480, 360], [140, 340]], float)
     result = locate_classical(photograph(doc, quad))
-    assert result.found and result.method == "classical"
+    assert result.found
     assert polygon_iou(result.quad, quad) > 0.9
     assert np.allclose(result.quad, order_corners(result.quad))
 
 
 def test_default_weights_are_small():
-    assert DEFAULT_WEIGHTS.stat().st_size < 5_000_000
+    assert (LOCALISER_DIR / LOCALISER.weights).stat().st_size < 5_000_000

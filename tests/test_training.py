@@ -6,12 +6,13 @@ import pytest
 import torch
 
 from classifier import artifact
-from classifier.demo import make_demo_dataset
-from classifier.evaluate import evaluate_classifier
-from classifier.features import Augmentation, FeatureCache, Preprocessing
-from classifier.predictor import Predictor
 from classifier.head import MLPHead
-from classifier.train import fit_temperature, train_classifier
+from classifier.predictor import Predictor
+from classifier.preprocessing import Preprocessing
+from classifier.synth.demo import make_demo_dataset
+from classifier.training.evaluate import evaluate_classifier
+from classifier.training.features import Augmentation, FeatureCache
+from classifier.training.train import fit_temperature, train_classifier
 from tests.conftest import quick_config
 
 
@@ -23,7 +24,7 @@ def demo_test_dir(tmp_path_factory):
 
 
 def test_trains_and_generalises_to_other_seed(trained_model_dir, demo_test_dir, backbone_weights, tmp_path):
-    model = artifact.load(trained_model_dir)
+    model = artifact.load_model(trained_model_dir)
     meta = model.metadata
     assert len(meta["classes"]) >= 8
     assert meta["backbone"]["name"] == "small"
@@ -47,8 +48,9 @@ def test_trains_and_generalises_to_other_seed(trained_model_dir, demo_test_dir, 
 def test_one_image_per_type_validates_on_unseen_views(tmp_path, backbone_weights):
     data = tmp_path / "data"
     make_demo_dataset(data, per_class=1, seed=5, flat=True, progress=False)
-    result = train_classifier([data], quick_config(backbone_weights, tmp_path / "cache"), log=lambda _: None)
-    assert any("too few to hold out" in note for note in result.notes)
+    result = train_classifier([data], quick_config(backbone_weights, tmp_path / "cache"), out_dir=tmp_path / "m",
+                              log=lambda _: None)
+    assert any("too few to hold out" in note for note in result.model.metadata["training"]["notes"])
     assert result.model.metadata["validation"]["n"] == len(result.model.classes)
 
 
@@ -56,13 +58,13 @@ def test_feature_cache_makes_retraining_skip_the_backbone(tmp_path, backbone_wei
     data = tmp_path / "data"
     make_demo_dataset(data, per_class=2, seed=6, flat=True, progress=False)
     config = quick_config(backbone_weights, tmp_path / "cache")
-    first = train_classifier([data], config, log=lambda _: None)
+    first = train_classifier([data], config, out_dir=tmp_path / "m1", log=lambda _: None)
 
     def no_backbone(*args, **kwargs):
         raise AssertionError("features should have come from the cache")
 
     monkeypatch.setattr(FeatureCache, "_compute", no_backbone)
-    second = train_classifier([data], config, log=lambda _: None)
+    second = train_classifier([data], config, out_dir=tmp_path / "m2", log=lambda _: None)
     assert second.model.classes == first.model.classes
 
 
@@ -80,16 +82,18 @@ def test_cross_validation_reports_mean_and_std(tmp_path, backbone_weights):
     data = tmp_path / "data"
     make_demo_dataset(data, per_class=3, seed=7, flat=True, progress=False)
     lines = []
-    result = train_classifier([data], quick_config(backbone_weights, tmp_path / "cache", folds=3), log=lines.append)
-    assert result.cv["folds"] == 3 and len(result.cv["accuracy"]) == 3
-    assert result.cv["accuracy_std"] == pytest.approx(np.std(result.cv["accuracy"]))
+    result = train_classifier([data], quick_config(backbone_weights, tmp_path / "cache", folds=3),
+                              out_dir=tmp_path / "m", log=lines.append)
+    cv = artifact.load_model(result.model_dir).metadata["cross_validation"]
+    assert cv["folds"] == 3 and len(cv["accuracy"]) == 3
+    assert cv["accuracy_std"] == pytest.approx(np.std(cv["accuracy"]))
     assert any(line.startswith("cross-validation: accuracy") for line in lines)
 
 
 def test_display_names_from_labels_json_and_midv_defaults(tmp_path):
     from PIL import Image
 
-    from classifier.dataset import scan
+    from classifier.training.dataset import scan
     for name in ("lva_passport", "zz_permit"):
         (tmp_path / name).mkdir()
         Image.new("RGB", (64, 64)).save(tmp_path / name / "a.png")

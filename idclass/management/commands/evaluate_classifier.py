@@ -3,10 +3,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from classifier.evaluate import evaluate_classifier, format_table
-from classifier.artifact import ModelNotFound
-from classifier.backbone import BackboneMismatch, BackboneUnavailable
+from classifier.errors import ClassifierError
 from classifier.predictor import Predictor
+from classifier.training.evaluate import evaluate_classifier, format_table
 
 
 class Command(BaseCommand):
@@ -19,9 +18,10 @@ class Command(BaseCommand):
 
     def handle(self, data_dirs, model, report_dir, **options):
         try:
-            predictor = Predictor(model, weights=settings.IDCLASS_BACKBONE_WEIGHTS or None)
+            predictor = Predictor(model, weights=settings.IDCLASS_BACKBONE_WEIGHTS or None,
+                                  threads=settings.IDCLASS_TORCH_THREADS)
             report = evaluate_classifier(predictor, data_dirs, report_dir)
-        except (ModelNotFound, BackboneUnavailable, BackboneMismatch, FileNotFoundError) as exc:
-            raise CommandError(str(exc)) from exc
+        except ClassifierError as exc:
+            raise CommandError(exc.message) from exc
         self.stdout.write(format_table(report))
         self.stdout.write(f"report, confusion.png and reliability.png written to {report_dir}")

@@ -1,6 +1,8 @@
-"""Accuracy, calibration error and per-class scores of a set of predictions."""
+"""Accuracy, calibration error and per-class scores of a set of predictions, and how well
+document outlines were found."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
@@ -39,3 +41,26 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, n_classes: int
         "confusion": confusion_matrix(y_true, y_pred, labels=range(n_classes)).tolist(),
         "reliability": reliability(top, correct),
     }
+
+
+def polygon_iou(a: np.ndarray | None, b: np.ndarray | None) -> float:
+    """Intersection over union of two quads (0 when either is missing). Exact for convex quads;
+    a non-convex prediction is replaced by its convex hull."""
+    if a is None or b is None:
+        return 0.0
+    a = cv2.convexHull(np.float32(a))
+    b = cv2.convexHull(np.float32(b))
+    inter, _ = cv2.intersectConvexConvex(a, b)
+    union = cv2.contourArea(a) + cv2.contourArea(b) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def localisation_metrics(pred_quads, true_quads) -> dict:
+    """Polygon IoU between predicted quads (None where nothing was found) and the true ones.
+    A missed document counts as IoU 0 in ``mean_iou`` and ``share_iou_0_8``."""
+    ious = [polygon_iou(p, t) for p, t in zip(pred_quads, true_quads, strict=True)]
+    n = len(ious)
+    return {"mean_iou": float(np.mean(ious)) if n else 0.0,
+            "share_iou_0_8": float(np.mean([i >= 0.8 for i in ious])) if n else 0.0,
+            "share_not_found": float(np.mean([p is None for p in pred_quads])) if n else 0.0,
+            "n": n}

@@ -1,7 +1,7 @@
 """Training the MLP head on frozen MobileNetV3 features: the one training entry point.
 
-    config = TrainConfig(backbone="small", weights="mobilenet_v3_small.pth")
-    result = train_classifier([Path("data/train")], config)
+    config = TrainConfig(cache_dir=Path(".cache/features"), backbone="small", weights="mobilenet_v3_small.pth")
+    result = train_classifier([Path("data/train")], config)   # writes models/<version>/, points models/current at it
 
 Each labelled image contributes its own view plus augmented views (rotations,
 scale, perspective, blur, noise, lighting, JPEG, capture simulation). Types with
@@ -25,16 +25,18 @@ from sklearn.model_selection import StratifiedKFold
 from torch import nn
 
 from classifier import artifact
-from classifier.backbone import load_backbone
+from classifier.backbone import BackboneSpec, load_backbone
 from classifier.bands import Calibration
-from classifier.dataset import Dataset, scan
-from classifier.features import Augmentation, FeatureCache, Preprocessing, localiser_id
 from classifier.head import MLPHead
-from classifier.metrics import classification_metrics
+from classifier.preprocessing import Preprocessing
+from classifier.training.dataset import Dataset, scan
+from classifier.training.features import Augmentation, FeatureCache
+from classifier.training.metrics import classification_metrics
 
 
 @dataclass
 class TrainConfig:
+    cache_dir: Path = field(kw_only=True)  # where backbone features of (image, view) pairs are kept
     backbone: str = "large"  # "large" (960 features) or "small" (576)
     weights: str | None = None  # local state_dict file, "random", or None for torchvision's download
     seed: int = 0
@@ -60,7 +62,6 @@ class TrainConfig:
     patience: int = 25  # epochs without a better validation loss before stopping
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     localise: bool = True  # cut photos to the document first, with the shipped localiser
-    cache_dir: Path = Path(".cache/features")
 
 
 @dataclass
@@ -77,13 +78,14 @@ class Split:
 @dataclass
 class TrainResult:
     model: artifact.TrainedModel
-    notes: list[str]
+    model_dir: Path
     seconds: float
-    cv: dict | None = None
 
 
 def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path | None = None,
                      log: Callable[[str], None] = print) -> TrainResult:
+    """Train and save the model: exactly to ``out_dir``, or (by default) to
+    ``models/<version>/``, then pointing ``models/current`` at it."""
     started = time.perf_counter()
     data = scan(data_dirs)
     counts = np.bincount(data.targets(), minlength=len(data.classes))
@@ -91,7 +93,7 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
         + ", ".join(f"{c} {n}" for c, n in zip(data.classes, counts)))
     extractor, spec = load_backbone(config.backbone, config.weights)
     augmentation = Augmentation(config.seed, config.capture_probability, tuple(config.backgrounds))
-    prep = replace(config.preprocessing, localiser=localiser_id() if config.localise else "")
+    prep = replace(config.preprocessing, localiser=artifact.localiser_id() if config.localise else "")
     cache = FeatureCache(config.cache_dir, spec, prep, augmentation)
 
     split = make_split(data, config, cache, extractor)
@@ -103,21 +105,39 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
 
     val_probs = predict_proba(head, split.val_x, temperature)
     calibration = Calibration.fit(val_probs.max(1), val_probs.argmax(1) == split.val_y)
-    notes = list(split.notes)
-    if calibration.fallback:
-        notes.append(f"calibration: only {calibration.n_correct} correct validation predictions; "
-                     f"using default bands (high >= {calibration.mean}, medium >= "
-                     f"{calibration.mean - calibration.std:.2f}) until there is more data")
-    else:
-        notes.append(f"calibration: m={calibration.mean:.3f} s={calibration.std:.3f} from "
-                     f"{calibration.n_correct} correct validation predictions: high >= {calibration.mean:.3f}, "
-                     f"medium >= {calibration.mean - calibration.std:.3f}")
+    notes = split.notes + [calibration_note(calibration)]
     log(notes[-1])
 
     cv = cross_validate(data, config, cache, extractor, log) if config.folds >= 2 else None
+    metadata = model_metadata(data, config, spec, prep, head, split) | {
+        "temperature": temperature, "calibration": calibration.to_dict(), "validation": val_metrics,
+        "cross_validation": cv}
+    metadata["training"]["notes"] = notes
+    model = artifact.TrainedModel(head.eval(), metadata)
+    if out_dir is None:
+        model_dir = artifact.save_model(model, artifact.MODELS_DIR / model.version)
+        artifact.make_current(model_dir)
+    else:
+        model_dir = artifact.save_model(model, out_dir)
+    return TrainResult(model, model_dir, time.perf_counter() - started)
+
+
+def calibration_note(calibration: Calibration) -> str:
+    if calibration.fallback:
+        return (f"calibration: only {calibration.n_correct} correct validation predictions; "
+                f"using default bands (high >= {calibration.mean}, medium >= "
+                f"{calibration.mean - calibration.std:.2f}) until there is more data")
+    return (f"calibration: m={calibration.mean:.3f} s={calibration.std:.3f} from "
+            f"{calibration.n_correct} correct validation predictions: high >= {calibration.mean:.3f}, "
+            f"medium >= {calibration.mean - calibration.std:.3f}")
+
+
+def model_metadata(data: Dataset, config: TrainConfig, spec: BackboneSpec, prep: Preprocessing, head: MLPHead,
+                   split: Split) -> dict:
+    """What a model records about how it was made: enough to serve it and to tell it apart."""
     created = datetime.now(timezone.utc)
-    metadata = {
-        "schema_version": artifact.SCHEMA_VERSION,
+    counts = np.bincount(data.targets(), minlength=len(data.classes))
+    return {
         "version": f"{created:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}",
         "created": created.isoformat(),
         "classes": data.classes,
@@ -125,21 +145,13 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
         "backbone": asdict(spec),
         "preprocessing": asdict(prep),
         "head": {"in_features": int(split.train_x.shape[1]), "hidden": config.hidden, "dropout": config.dropout},
-        "temperature": temperature,
-        "calibration": calibration.to_dict(),
-        "validation": val_metrics,
-        "cross_validation": cv,
         "dataset": {"fingerprint": data.fingerprint(), "n_images": len(data.images),
                     "per_class": {c: int(n) for c, n in zip(data.classes, counts)},
-                    "data_dirs": [str(d) for d in data_dirs]},
+                    "data_dirs": [str(d) for d in data.dirs]},
         "training": {k: v for k, v in asdict(config).items()
                      if k not in ("preprocessing", "cache_dir", "backgrounds")}
-                    | {"backgrounds": len(config.backgrounds), "notes": notes},
+                    | {"backgrounds": len(config.backgrounds)},
     }
-    model = artifact.TrainedModel(head.eval(), metadata)
-    if out_dir is not None:
-        artifact.save(model, out_dir)
-    return TrainResult(model, notes, time.perf_counter() - started, cv)
 
 
 def n_views(n_images: int, config: TrainConfig) -> int:

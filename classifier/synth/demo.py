@@ -8,7 +8,7 @@ layout) so that a classifier has to look at layout, not only at colour.
 No state, name or design here is real.
 
 ``make_demo_dataset`` writes a folder-per-class dataset of simulated photos
-(``classifier.augment.simulate_capture``) or of flat renders, with the
+(``classifier.synth.augment.simulate_capture``) or of flat renders, with the
 document's corners for each image.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
-from classifier.augment import simulate_capture
+from classifier.synth.augment import simulate_capture
 
 RGB = tuple[int, int, int]
 WIDTH = 640  # rendered width in pixels

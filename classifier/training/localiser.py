@@ -1,7 +1,7 @@
 """Training the corner localiser from scratch on simulated captures.
 
 Every training image is made on the fly: a rendered demo document photographed by
-``classifier.augment.simulate_capture``, which knows where the corners went. A few
+``classifier.synth.augment.simulate_capture``, which knows where the corners went. A few
 images hold no document (so the localiser learns to say "not found") and a few are
 the flat document alone (a scan: corners at the image's corners).
 
@@ -17,15 +17,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from safetensors.torch import save_file
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 from tqdm import tqdm
 
-from classifier.augment import random_background, simulate_capture
-from classifier.demo import DOC_TYPES, render_document
-from classifier.localise import (STRIDE, CornerNet, Localiser, decode_heatmaps, image_to_canvas,
-                                 localisation_metrics, quad_mask, to_input)
+from classifier import artifact
+from classifier.localise import STRIDE, CornerNet, decode_heatmaps, image_to_canvas, quad_mask, to_input
+from classifier.synth.augment import random_background, simulate_capture
+from classifier.synth.demo import DOC_TYPES, render_document
+from classifier.training.metrics import localisation_metrics
 
 # -- configuration ---------------------------------------------------------
 IMAGES = 96_000  # training images seen (each one new): about 30 minutes on the 2-core development machine
@@ -132,13 +132,13 @@ def validate(net: CornerNet, batches: list) -> dict:
     return metrics
 
 
-def train_localiser(images: int = IMAGES, seed: int = 0, out: Path | None = None, backgrounds: Sequence[Path] = (),
-                    log: Callable[[str], None] = print, progress: bool = True) -> dict:
+def train_localiser(images: int = IMAGES, seed: int = 0, out: Path = artifact.LOCALISER_DIR,
+                    backgrounds: Sequence[Path] = (), log: Callable[[str], None] = print,
+                    progress: bool = True) -> dict:
     """Train, validate on held-out simulated captures, and write ``localiser.safetensors`` and
-    ``localiser.json`` into ``out`` (default: models/localiser). Returns the validation metrics."""
+    ``localiser.json`` into ``out`` (default: the shipped localiser's folder). Returns the validation metrics."""
     torch.set_num_threads(1)  # one core for training, one DataLoader worker for the images
     torch.manual_seed(seed)
-    out = Path(out) if out else Path(__file__).resolve().parent.parent / "models" / "localiser"
     start = time.perf_counter()
     val_stream = iter(CaptureStream(seed + 10_000))  # a different seed: images never trained on
     val = [next(val_stream) for _ in range(VAL_IMAGES)]
@@ -163,12 +163,10 @@ def train_localiser(images: int = IMAGES, seed: int = 0, out: Path | None = None
     metrics = validate(net, val_batches)
     seconds = time.perf_counter() - start
     log(f"final: {json.dumps(metrics)} in {seconds:.0f} s")
-    out.mkdir(parents=True, exist_ok=True)
     net.eval()
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, out / "localiser.safetensors")
     config = {"image_size": IMAGE_SIZE, "pad": PAD, "widths": list(WIDTHS), "found_threshold": FOUND_THRESHOLD,
               "trained": {"images": steps * BATCH, "seed": seed, "backgrounds": len(backgrounds),
                           "seconds": round(seconds), "validation": metrics}}
-    (out / "localiser.json").write_text(json.dumps(config, indent=2) + "\n")
-    Localiser.load(out / "localiser.safetensors")  # what was written loads
+    artifact.save_localiser(net, config, out)
+    artifact.load_localiser(out)  # what was written loads
     return metrics

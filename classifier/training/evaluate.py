@@ -12,10 +12,9 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from classifier.bands import ConfidenceBand  # noqa: E402
-from classifier.dataset import scan  # noqa: E402
-from classifier.localise import localisation_metrics  # noqa: E402
-from classifier.metrics import classification_metrics  # noqa: E402
 from classifier.predictor import Predictor  # noqa: E402
+from classifier.training.dataset import scan  # noqa: E402
+from classifier.training.metrics import classification_metrics, localisation_metrics  # noqa: E402
 
 
 def evaluate_classifier(predictor: Predictor, data_dirs: list[Path], report_dir: Path, batch_size: int = 32) -> dict:
@@ -38,7 +37,7 @@ def evaluate_classifier(predictor: Predictor, data_dirs: list[Path], report_dir:
     report["classes"] = classes
     report["per_class"] = dict(zip(classes, report["per_class"]))
     report["model_version"] = predictor.version
-    report["data_dirs"] = [str(d) for d in data_dirs]
+    report["data_dirs"] = [str(d) for d in data.dirs]
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "report.json").write_text(json.dumps(report, indent=2))
@@ -59,8 +58,7 @@ def predict_all(predictor: Predictor, data, batch_size: int, localise: bool = Tr
         for row, prediction in enumerate(predictor.predict_batch([img.path for img in batch], localise), start):
             for alt in prediction.top_k:
                 probs[row, index[alt.document_type]] = alt.score
-            loc = prediction.localisation
-            quads.append(np.array(loc["quad"]) if loc and loc["found"] else None)
+            quads.append(prediction.localisation.quad if prediction.localisation else None)
     return probs, quads
 
 

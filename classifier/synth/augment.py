@@ -28,6 +28,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from classifier.errors import DatasetError
+from classifier.images import image_files
+
 PHOTO_SIZES = ((640, 480), (480, 640), (800, 600), (600, 800))
 MAX_SIDE = 800
 OUTSIDE_PROBABILITY = 0.15  # share of captures with part of the document outside the frame
@@ -79,6 +82,17 @@ def _random_colour(rng: np.random.Generator, low: int = 0, high: int = 256) -> t
 # --------------------------------------------------------------------------
 # Backgrounds
 # --------------------------------------------------------------------------
+
+def background_photos(folder: Path | None) -> tuple[Path, ...]:
+    """What ``--backgrounds DIR`` means wherever it is accepted: every image under DIR
+    (none without a folder); a folder without images is refused."""
+    if folder is None:
+        return ()
+    photos = tuple(image_files(folder))
+    if not photos:
+        raise DatasetError(f"no images (JPEG, PNG, ...) in {folder} to use as backgrounds")
+    return photos
+
 
 @lru_cache(maxsize=64)
 def _load_background(path: str) -> np.ndarray:

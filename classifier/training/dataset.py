@@ -6,7 +6,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
+from classifier.errors import DatasetError
+from classifier.images import image_files
 
 # MIDV-2020's ten types, the reference task; any other folder name is shown as
 # labels.json says, or as the folder name itself.
@@ -36,6 +37,7 @@ class Dataset:
     images: list[LabelledImage]
     classes: list[str]
     display_names: dict[str, str]
+    dirs: list[Path]  # the folders it was read from
 
     def targets(self) -> list[int]:
         index = {c: i for i, c in enumerate(self.classes)}
@@ -57,21 +59,21 @@ def scan(data_dirs: list[Path], classes: list[str] | None = None) -> Dataset:
     """
     images: list[LabelledImage] = []
     names: dict[str, str] = {}
-    for data_dir in map(Path, data_dirs):
+    dirs = [Path(d) for d in data_dirs]
+    for data_dir in dirs:
         if not data_dir.is_dir():
-            raise FileNotFoundError(f"{data_dir} is not a folder of class folders")
+            raise DatasetError(f"{data_dir} is not a folder of class folders")
         labels_file = data_dir / "labels.json"
         if labels_file.is_file():
             names.update(json.loads(labels_file.read_text()))
         for class_dir in sorted(p for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
             if classes is not None and class_dir.name not in classes:
                 continue
-            for path in sorted(class_dir.rglob("*")):
-                if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
-                    images.append(LabelledImage(path, class_dir.name, hashlib.sha256(path.read_bytes()).hexdigest()))
+            for path in image_files(class_dir):
+                images.append(LabelledImage(path, class_dir.name, hashlib.sha256(path.read_bytes()).hexdigest()))
     found = sorted({img.label for img in images})
     if not found:
-        raise FileNotFoundError(f"no labelled images under {', '.join(map(str, data_dirs))} "
-                                "(expected DATA_DIR/<type>/<image>.jpg)")
+        raise DatasetError(f"no labelled images under {', '.join(map(str, data_dirs))} "
+                           "(expected DATA_DIR/<type>/<image>.jpg)")
     display = {c: names.get(c) or DEFAULT_DISPLAY_NAMES.get(c) or c for c in found}
-    return Dataset(images, classes if classes is not None else found, display)
+    return Dataset(images, classes if classes is not None else found, display, dirs)

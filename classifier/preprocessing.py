@@ -1,0 +1,32 @@
+"""How an image becomes model input: stored with each model, used alike in training
+and serving, so the head always sees the kind of input it learned from."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from PIL import Image
+
+from classifier.localise import Localisation, Localiser, rectify
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    size: int = 320
+    resize: str = "squash"
+    pooling: str = "gem"
+    rotations: int = 4
+    localiser: str = ""  # the localiser's identity (``artifact.localiser_id``) when photos are cut to the document first
+
+    def key(self) -> str:
+        loc = hashlib.sha256(self.localiser.encode()).hexdigest()[:12] if self.localiser else "none"
+        return f"{self.resize}{self.size}-{self.pooling}-r{self.rotations}-loc{loc}"
+
+
+def document_view(img: Image.Image, localiser: Localiser | None) -> tuple[Image.Image, Localisation | None]:
+    """What the classifier looks at, in training and in serving alike: the document cut
+    out and straightened when the localiser finds it confidently, else the whole image."""
+    if localiser is None:
+        return img, None
+    found = localiser.locate(img)
+    return (rectify(img, found.quad) if found.found else img), found
