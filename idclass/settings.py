@@ -1,12 +1,18 @@
 """Django settings for idclass. Every setting that varies between installs is read
-from the environment here, and only here."""
+from the environment here, and only here.
+
+A `.env` file in the project root (KEY=value lines; scripts/setup.sh creates one with a
+generated SECRET_KEY) fills in what the environment does not set, so `manage.py` commands
+run as they are; a variable set in the environment always wins."""
 import os
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+load_dotenv(BASE_DIR / ".env", override=False)
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -25,7 +31,8 @@ DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off: run scripts/setup.sh, which "
+                                   "writes a generated one to .env, or set it in the environment.")
     SECRET_KEY = "insecure-development-key-only-for-debug"
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]

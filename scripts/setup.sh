@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv (once) and install the pinned requirements into it.
+# Create .venv (once) and install the pinned requirements into it; create .env (once) with a
+# generated SECRET_KEY, which settings read, so manage.py commands run without exporting one.
 # Usage: scripts/setup.sh [requirements file]   (default requirements.txt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,4 +14,8 @@ if [ ! -f "$stamp" ]; then
   echo "Installing $requirements into .venv (the first time takes a few minutes: PyTorch is large)..."
   .venv/bin/pip install --quiet --disable-pip-version-check -r "$requirements"
   touch "$stamp"
+fi
+if [ ! -f .env ]; then
+  (umask 077 && printf 'SECRET_KEY=%s\n' "$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env)
+  echo "Created .env with a generated SECRET_KEY (private to this install; other settings can go there too)."
 fi
