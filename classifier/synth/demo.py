@@ -31,6 +31,7 @@ from tqdm import tqdm
 from classifier.synth.augment import simulate_capture
 
 RGB = tuple[int, int, int]
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels
 WIDTH = 640  # rendered width in pixels
 ID_ASPECT = 85.6 / 54  # ID-1 card
 PASSPORT_ASPECT = 125 / 88  # ID-3 passport data page
@@ -435,117 +436,225 @@ def _vertical_text(img: Image.Image, text: str, box: tuple[int, int, int, int], 
     img.paste(Image.new("RGB", layer.size, fill), pos, layer)
 
 
-def render_document(doc_type: str, rng: np.random.Generator) -> Image.Image:
-    """Flat, tightly cropped render (about 640 px wide) of one document of ``doc_type``
-    with a random fictional holder."""
-    t = DOC_TYPES[doc_type]
-    w, h = WIDTH, round(WIDTH / t.aspect)
-    primary, secondary, paper = _jitter(t.primary, rng), _jitter(t.secondary, rng), _jitter(t.paper, rng, 4)
-    person = _person(t, rng)
-    ink = _jitter((25, 25, 35), rng, 10)
-    m = int(0.03 * w)  # margin
+@dataclass(frozen=True)
+class _Layout:
+    """Pixel regions of one document type. They depend on the type alone, never on the generator,
+    so every render of a type puts everything in the same place."""
 
-    a = np.empty((h, w, 3), np.uint8)
-    a[:] = paper
-    _guilloche(a, t, (_mix(paper, secondary, 0.45), _mix(paper, primary, 0.3)), rng)
-    _stripe(a, t, _mix(paper, secondary, 0.7), rng)
+    width: int
+    height: int
+    margin: int
+    band: Box  # header band
+    content: Box  # portrait, fields and extras: inside the margins, below any title line, above any MRZ zone
+    title_top: int  # top of the title line, for types whose band is not at the top
+    mrz_top: int  # top of the passport MRZ zone; ``height`` when there is none
+    emblem_at: tuple[float, float]  # centre of the emblem in the band
+    emblem_r: float
+    photo: Box
+    fields: tuple[int, int, int, float]  # left, top, right, bottom of the field rows
+    below_fields: Box  # free strip under the fields, for chip, barcode and ghost portrait
+    below_photo: Box  # free strip under the portrait, for the signature
 
-    # Regions: header band, MRZ zone (passports) and the content area between them.
-    mrz_top = int(0.8 * h) if t.kind == "passport" else h
-    band = int((0.13 if t.kind == "passport" else 0.16) * h)
+
+@dataclass(frozen=True)
+class _Colours:
+    """One render's jittered colours: the type's print colours and the ink of the personal data."""
+
+    primary: RGB
+    secondary: RGB
+    paper: RGB
+    ink: RGB
+
+
+def _band_and_content(t: DocType, width: int, height: int, margin: int, mrz_top: int) -> tuple[Box, Box]:
+    """The header band, and the area inside the margins that the band and the MRZ zone leave free."""
+    band = int((0.13 if t.kind == "passport" else 0.16) * height)
     if t.header == "top":
-        band_box, content = (0, 0, w, band), [m, band + m, w - m, mrz_top - m]
-    elif t.header == "bottom":
-        band_box, content = (0, h - band, w, h), [m, m, w - m, h - band - m]
-    else:
-        side = int(0.11 * w)
-        band_box, content = (0, 0, side, mrz_top), [side + m, m, w - m, mrz_top - m]
-    cv2.rectangle(a, band_box[:2], (band_box[2] - 1, band_box[3] - 1), primary, -1)
-    if t.kind == "passport":
-        a[mrz_top:] = (0.5 * a[mrz_top:] + 0.5 * np.array(_mix(paper, (255, 255, 255), 0.6))).astype(np.uint8)
-    title_h = 0 if t.header == "top" else int(0.09 * h)  # title line when it is not in the band
-    content[1] += title_h
+        return (0, 0, width, band), (margin, band + margin, width - margin, mrz_top - margin)
+    if t.header == "bottom":
+        return (0, height - band, width, height), (margin, margin, width - margin, height - band - margin)
+    side = int(0.11 * width)
+    return (0, 0, side, mrz_top), (side + margin, margin, width - margin, mrz_top - margin)
 
-    # Watermark emblem, then the emblem itself in the band.
-    overlay = a.copy()
-    _emblem(overlay, t.emblem, ((content[0] + content[2]) / 2, (content[1] + content[3]) / 2), 0.22 * h,
-            primary, secondary)
-    _blend(a, overlay, 0.08)
-    bx0, by0, bx1, by1 = band_box
+
+def _band_emblem(t: DocType, band: Box) -> tuple[tuple[float, float], float]:
+    """Centre and radius of the emblem: near the top of a side band, else at the end of the band away from the
+    photo (the right end of a bottom band)."""
+    bx0, by0, bx1, by1 = band
     if t.header == "side":
-        emblem_at = ((bx0 + bx1) / 2, by0 + (bx1 - bx0) * 0.6)
+        centre = ((bx0 + bx1) / 2, by0 + (bx1 - bx0) * 0.6)
     elif t.photo == "left" or t.header == "bottom":
-        emblem_at = (bx1 - (by1 - by0) * 0.7, (by0 + by1) / 2)
+        centre = (bx1 - (by1 - by0) * 0.7, (by0 + by1) / 2)
     else:
-        emblem_at = (bx0 + (by1 - by0) * 0.7, (by0 + by1) / 2)
-    emblem_r = 0.36 * min(bx1 - bx0, by1 - by0)
-    _emblem(a, t.emblem, emblem_at, emblem_r, _mix(primary, (255, 255, 255), 0.85), secondary)
+        centre = (bx0 + (by1 - by0) * 0.7, (by0 + by1) / 2)
+    return centre, 0.36 * min(bx1 - bx0, by1 - by0)
 
-    # Portrait, and the field area on the other side.
-    pw = int((0.24 if t.kind == "passport" else 0.26) * w)
+
+def _layout(t: DocType) -> _Layout:
+    """Place the band, title line, portrait (3:4, at the top of the content) and the field rows beside it."""
+    width, height = WIDTH, round(WIDTH / t.aspect)
+    margin = int(0.03 * width)
+    mrz_top = int(0.8 * height) if t.kind == "passport" else height
+    band, (x0, title_top, x1, y1) = _band_and_content(t, width, height, margin, mrz_top)
+    top = title_top + (0 if t.header == "top" else int(0.09 * height))  # room for a title line outside the band
+    pw = int((0.24 if t.kind == "passport" else 0.26) * width)
     ph = int(pw * 4 / 3)
-    px0 = content[0] if t.photo == "left" else content[2] - pw
-    py0 = content[1]
-    _portrait(a, (px0, py0, px0 + pw, py0 + ph), rng, "mono_photo" in t.extras)
-    fx0 = px0 + pw + 2 * m if t.photo == "left" else content[0]
-    fx1 = content[2] if t.photo == "left" else px0 - 2 * m
-    rows_y1 = py0 + len(t.rows) * (0.082 if t.kind == "passport" else 0.1) * h
-    below = (fx0, int(rows_y1) + m // 2, fx1, content[3])  # free strip under the fields
-    below_photo = (px0, py0 + ph + m // 2, px0 + pw, content[3])
+    px0 = x0 if t.photo == "left" else x1 - pw
+    fx0 = px0 + pw + 2 * margin if t.photo == "left" else x0
+    fx1 = x1 if t.photo == "left" else px0 - 2 * margin
+    rows_y1 = top + len(t.rows) * (0.082 if t.kind == "passport" else 0.1) * height
+    emblem_at, emblem_r = _band_emblem(t, band)
+    return _Layout(width=width, height=height, margin=margin, band=band, content=(x0, top, x1, y1),
+                   title_top=title_top, mrz_top=mrz_top, emblem_at=emblem_at, emblem_r=emblem_r,
+                   photo=(px0, top, px0 + pw, top + ph), fields=(fx0, top, fx1, rows_y1),
+                   below_fields=(fx0, int(rows_y1) + margin // 2, fx1, y1),
+                   below_photo=(px0, top + ph + margin // 2, px0 + pw, y1))
+
+
+def _background(t: DocType, lay: _Layout, colours: _Colours, rng: np.random.Generator) -> np.ndarray:
+    """Blank paper with the type's guilloche and decorative stripe: the image everything else is drawn on."""
+    a = np.empty((lay.height, lay.width, 3), np.uint8)
+    a[:] = colours.paper
+    _guilloche(a, t, (_mix(colours.paper, colours.secondary, 0.45), _mix(colours.paper, colours.primary, 0.3)), rng)
+    _stripe(a, t, _mix(colours.paper, colours.secondary, 0.7), rng)
+    return a
+
+
+def _draw_zones(a: np.ndarray, t: DocType, lay: _Layout, colours: _Colours) -> None:
+    """Solid header band; on passports a paler MRZ zone, as the MRZ is printed on a plain strip."""
+    bx0, by0, bx1, by1 = lay.band
+    cv2.rectangle(a, (bx0, by0), (bx1 - 1, by1 - 1), colours.primary, -1)
+    if t.kind == "passport":
+        pale = np.array(_mix(colours.paper, (255, 255, 255), 0.6))
+        a[lay.mrz_top:] = (0.5 * a[lay.mrz_top:] + 0.5 * pale).astype(np.uint8)
+
+
+def _draw_emblems(a: np.ndarray, t: DocType, lay: _Layout, colours: _Colours) -> None:
+    """A faint watermark of the emblem over the middle of the content, then the emblem itself in the band."""
+    x0, y0, x1, y1 = lay.content
+    overlay = a.copy()
+    _emblem(overlay, t.emblem, ((x0 + x1) / 2, (y0 + y1) / 2), 0.22 * lay.height, colours.primary, colours.secondary)
+    _blend(a, overlay, 0.08)
+    _emblem(a, t.emblem, lay.emblem_at, lay.emblem_r, _mix(colours.primary, (255, 255, 255), 0.85), colours.secondary)
+
+
+def _ghost_portrait(a: np.ndarray, photo: Box, area: Box) -> None:
+    """Small faded copy of the portrait in the bottom-right corner of ``area``, as on many real documents."""
+    px0, py0, px1, py1 = photo
+    ph = py1 - py0
+    gh = max(ph // 3, min(ph // 2, area[3] - area[1]))
+    gw = gh * 3 // 4
+    gx, gy = area[2] - gw, area[3] - gh
+    ghost = cv2.resize(a[py0:py1, px0:px1], (gw, gh), interpolation=cv2.INTER_AREA)
+    a[gy:gy + gh, gx:gx + gw] = (0.35 * ghost + 0.65 * a[gy:gy + gh, gx:gx + gw]).astype(np.uint8)
+
+
+def _draw_extras(a: np.ndarray, t: DocType, lay: _Layout, rng: np.random.Generator) -> None:
+    """The type's security features: chip, barcode and ghost portrait under the fields, hologram over the photo."""
+    fx0, fy0, fx1, fy1 = lay.below_fields
     if "chip" in t.extras:
-        _chip(a, below[0], below[1], int(0.13 * h))
+        _chip(a, fx0, fy0, int(0.13 * lay.height))
     if "barcode" in t.extras:
-        _barcode(a, below[2] - int(0.45 * (below[2] - below[0])), below[3] - int(0.1 * h),
-                 int(0.45 * (below[2] - below[0])), int(0.09 * h), rng)
-    if "ghost" in t.extras:  # small faded copy of the portrait, bottom right of the fields
-        gh = max(ph // 3, min(ph // 2, below[3] - below[1]))
-        gw = gh * 3 // 4
-        gx, gy = below[2] - gw, below[3] - gh
-        ghost = cv2.resize(a[py0:py0 + ph, px0:px0 + pw], (gw, gh), interpolation=cv2.INTER_AREA)
-        a[gy:gy + gh, gx:gx + gw] = (0.35 * ghost + 0.65 * a[gy:gy + gh, gx:gx + gw]).astype(np.uint8)
+        bw = int(0.45 * (fx1 - fx0))
+        _barcode(a, fx1 - bw, fy1 - int(0.1 * lay.height), bw, int(0.09 * lay.height), rng)
+    if "ghost" in t.extras:
+        _ghost_portrait(a, lay.photo, lay.below_fields)
     if "hologram" in t.extras:
-        _hologram(a, (int(px0 + pw * (0.9 if t.photo == "left" else 0.1)), int(py0 + ph * 0.85)),
-                  (int(0.09 * w), int(0.06 * w)))
-    # Signature under the photo.
-    sx = np.linspace(below_photo[0] + 0.1 * pw, below_photo[2] - 0.1 * pw, 40)
-    sy = (below_photo[1] + 0.35 * min(0.12 * h, below_photo[3] - below_photo[1])
+        px0, py0, px1, py1 = lay.photo
+        centre = (int(px0 + (px1 - px0) * (0.9 if t.photo == "left" else 0.1)), int(py0 + (py1 - py0) * 0.85))
+        _hologram(a, centre, (int(0.09 * lay.width), int(0.06 * lay.width)))
+
+
+def _draw_signature(a: np.ndarray, lay: _Layout, ink: RGB, rng: np.random.Generator) -> None:
+    """The holder's signature under the portrait: a wavy pen line with a little random wander."""
+    x0, y0, x1, y1 = lay.below_photo
+    inset, h = 0.1 * (x1 - x0), lay.height
+    sx = np.linspace(x0 + inset, x1 - inset, 40)
+    sy = (y0 + 0.35 * min(0.12 * h, y1 - y0)
           + 0.1 * h * np.sin(sx / rng.uniform(6, 12)) * rng.uniform(0.1, 0.3) + rng.normal(0, 2, 40).cumsum() * 0.3)
     cv2.polylines(a, [np.stack([sx, sy], 1).astype(np.int32)], False, _mix(ink, (30, 40, 150), 0.5), 1, cv2.LINE_AA)
 
-    img = Image.fromarray(a)
-    d = ImageDraw.Draw(img)
+
+def _draw_band_text(img: Image.Image, t: DocType, lay: _Layout, primary: RGB) -> None:
+    """The issuing state in the band beside the emblem (reading upwards in a side band), and under it the title
+    when the band is at the top."""
+    bx0, by0, bx1, by1 = lay.band
+    (ex, ey), er = lay.emblem_at, lay.emblem_r
     white = _mix(primary, (255, 255, 255), 0.95)
     if t.header == "side":
-        _vertical_text(img, t.state, (bx0, int(emblem_at[1] + emblem_r * 1.3), bx1, by1), int(0.45 * (bx1 - bx0)),
-                       white)
-    else:
-        tx0 = bx0 + m if emblem_at[0] > w / 2 else int(emblem_at[0] + emblem_r * 1.6)
-        tx1 = int(emblem_at[0] - emblem_r * 1.6) if emblem_at[0] > w / 2 else bx1 - m
-        _text(d, (tx0, by0 + 0.1 * (by1 - by0)), t.state, "serif", int(0.42 * (by1 - by0)), white, tx1 - tx0)
-        if t.header == "top":
-            _text(d, (tx0, by0 + 0.58 * (by1 - by0)), f"{t.title}  ·  {t.subtitle}", "regular",
-                  int(0.26 * (by1 - by0)), white, tx1 - tx0)
-    if t.header != "top":
-        _text(d, (content[0], content[1] - title_h + 2), t.title, "bold", int(0.045 * h), primary,
-              content[2] - content[0])
-        _text(d, (content[0], content[1] - title_h + 0.055 * h), t.subtitle, "regular", int(0.028 * h),
-              primary, content[2] - content[0])
+        _vertical_text(img, t.state, (bx0, int(ey + er * 1.3), bx1, by1), int(0.45 * (bx1 - bx0)), white)
+        return
+    emblem_on_right = ex > lay.width / 2
+    tx0 = bx0 + lay.margin if emblem_on_right else int(ex + er * 1.6)
+    tx1 = int(ex - er * 1.6) if emblem_on_right else bx1 - lay.margin
+    d = ImageDraw.Draw(img)
+    band_h = by1 - by0
+    _text(d, (tx0, by0 + 0.1 * band_h), t.state, "serif", int(0.42 * band_h), white, tx1 - tx0)
+    if t.header == "top":
+        _text(d, (tx0, by0 + 0.58 * band_h), f"{t.title}  ·  {t.subtitle}", "regular", int(0.26 * band_h), white,
+              tx1 - tx0)
 
-    row_h = (rows_y1 - py0) / len(t.rows)
+
+def _draw_title_line(img: Image.Image, t: DocType, lay: _Layout, primary: RGB) -> None:
+    """Title and subtitle on their own line above the content, for types whose band has no room for them."""
+    d = ImageDraw.Draw(img)
+    x0, _, x1, _ = lay.content
+    h = lay.height
+    _text(d, (x0, lay.title_top + 2), t.title, "bold", int(0.045 * h), primary, x1 - x0)
+    _text(d, (x0, lay.title_top + 0.055 * h), t.subtitle, "regular", int(0.028 * h), primary, x1 - x0)
+
+
+def _draw_fields(img: Image.Image, t: DocType, lay: _Layout, person: dict[str, str], colours: _Colours) -> None:
+    """Each row of ``t.rows`` split into equal cells, each a small label over its value."""
+    d = ImageDraw.Draw(img)
+    fx0, fy0, fx1, fy1 = lay.fields
+    row_h = (fy1 - fy0) / len(t.rows)
     label_size, value_size = int(0.3 * row_h), int(0.42 * row_h)
     for r, row in enumerate(t.rows):
         cell_w = (fx1 - fx0) / len(row)
         for c, label in enumerate(row):
-            x, y = fx0 + c * cell_w, py0 + r * row_h
-            _text(d, (x, y), label, "regular", label_size, primary, cell_w - 4)
-            _text(d, (x, y + 0.36 * row_h), person[label], "bold", value_size, ink, cell_w - 6)
+            x, y = fx0 + c * cell_w, fy0 + r * row_h
+            _text(d, (x, y), label, "regular", label_size, colours.primary, cell_w - 4)
+            _text(d, (x, y + 0.36 * row_h), person[label], "bold", value_size, colours.ink, cell_w - 6)
+
+
+def _draw_mrz(img: Image.Image, t: DocType, lay: _Layout, person: dict[str, str], ink: RGB,
+              rng: np.random.Generator) -> None:
+    """The two MRZ lines in the MRZ zone, one monospace character per fixed pitch across the page, as ICAO lays
+    them out."""
+    d = ImageDraw.Draw(img)
+    m, zone_h = lay.margin, lay.height - lay.mrz_top
+    pitch = (lay.width - 2 * m) / 44
+    font = _font("mono", int(pitch * 1.45))
+    for line_no, line in enumerate(_mrz(t, person, rng)):
+        y = lay.mrz_top + (0.2 + 0.4 * line_no) * zone_h
+        for i, ch in enumerate(line):
+            d.text((m + (i + 0.5) * pitch, y), ch, font=font, fill=ink, anchor="mt")
+
+
+def render_document(doc_type: str, rng: np.random.Generator) -> Image.Image:
+    """Flat, tightly cropped render (about 640 px wide) of one document of ``doc_type``
+    with a random fictional holder."""
+    t = DOC_TYPES[doc_type]
+    lay = _layout(t)
+    # The generator is drawn from in this order (the holder between the print colours and the ink):
+    # reordering would change every render, and the demo datasets and models built from them.
+    primary, secondary, paper = _jitter(t.primary, rng), _jitter(t.secondary, rng), _jitter(t.paper, rng, 4)
+    person = _person(t, rng)
+    colours = _Colours(primary, secondary, paper, ink=_jitter((25, 25, 35), rng, 10))
+    a = _background(t, lay, colours, rng)
+    _draw_zones(a, t, lay, colours)
+    _draw_emblems(a, t, lay, colours)
+    _portrait(a, lay.photo, rng, "mono_photo" in t.extras)
+    _draw_extras(a, t, lay, rng)
+    _draw_signature(a, lay, colours.ink, rng)
+    img = Image.fromarray(a)
+    _draw_band_text(img, t, lay, colours.primary)
+    if t.header != "top":
+        _draw_title_line(img, t, lay, colours.primary)
+    _draw_fields(img, t, lay, person, colours)
     if t.kind == "passport":
-        pitch = (w - 2 * m) / 44
-        font = _font("mono", int(pitch * 1.45))
-        for line_no, line in enumerate(_mrz(t, person, rng)):
-            y = mrz_top + (0.2 + 0.4 * line_no) * (h - mrz_top)
-            for i, ch in enumerate(line):
-                d.text((m + (i + 0.5) * pitch, y), ch, font=font, fill=ink, anchor="mt")
+        _draw_mrz(img, t, lay, person, colours.ink, rng)
     return img
 
 
