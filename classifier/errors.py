@@ -28,6 +28,10 @@ class BackboneUnavailable(ClassifierError):
     """The backbone's pretrained weights cannot be had."""
 
 
+class DeviceUnavailable(ClassifierError):
+    """The device asked for (a CUDA GPU) is not there."""
+
+
 class DatasetError(ClassifierError):
     """A folder that does not hold what training or evaluation needs."""
 

@@ -98,13 +98,15 @@ class FeatureCache:
 
     def _compute(self, extractor, jobs, have):
         workers = min(2, os.cpu_count() or 1)
+        device = next(extractor.parameters()).device  # views are made on the CPU, features where the backbone is
         loader = DataLoader(_Views(jobs, self.augmentation, self.prep, self.localiser), batch_size=None,
-                            num_workers=workers, prefetch_factor=4 if workers else None)
+                            num_workers=workers, prefetch_factor=4 if workers else None,
+                            pin_memory=device.type == "cuda")
         total = sum(last - first for _, _, first, last in jobs)
         with tqdm(total=total, desc="features", unit="view") as bar, torch.inference_mode():
             for i, views in loader:
                 _, sha, first, _ = jobs[i]
-                new = np.concatenate([extractor(chunk, self.prep.pooling, self.prep.rotations).numpy()
+                new = np.concatenate([extractor(chunk.to(device), self.prep.pooling, self.prep.rotations).cpu().numpy()
                                       for chunk in views.split(32)])
                 old = have[sha] if have[sha] is not None else np.zeros((0, new.shape[1]), np.float32)
                 have[sha] = np.concatenate([old[:first], new]).astype(np.float32)

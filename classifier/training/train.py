@@ -27,6 +27,7 @@ from torch import nn
 from classifier import artifact
 from classifier.backbone import BackboneSpec, load_backbone
 from classifier.bands import Calibration
+from classifier.device import describe, resolve_device
 from classifier.head import MLPHead
 from classifier.preprocessing import Preprocessing
 from classifier.training.dataset import Dataset, scan
@@ -39,6 +40,7 @@ class TrainConfig:
     cache_dir: Path = field(kw_only=True)  # where backbone features of (image, view) pairs are kept
     backbone: str = "large"  # "large" (960 features) or "small" (576)
     weights: str | None = None  # local state_dict file, "random", or None for torchvision's download
+    device: str = "auto"  # where the backbone runs: "auto" (a CUDA GPU when present), "cpu" or "cuda"
     seed: int = 0
     val_fraction: float = 0.2
     min_holdout: int = 5  # a type needs this many images before real ones are held out
@@ -92,6 +94,9 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
     log(f"{len(data.images)} images of {len(data.classes)} types: "
         + ", ".join(f"{c} {n}" for c, n in zip(data.classes, counts)))
     extractor, spec = load_backbone(config.backbone, config.weights)
+    device = resolve_device(config.device)
+    extractor.to(device)
+    log(f"backbone on {describe(device)}; the head trains on the CPU")
     augmentation = Augmentation(config.seed, config.capture_probability, tuple(config.backgrounds))
     prep = replace(config.preprocessing, localiser=artifact.localiser_id() if config.localise else "")
     cache = FeatureCache(config.cache_dir, spec, prep, augmentation)
@@ -112,7 +117,7 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
     metadata = model_metadata(data, config, spec, prep, head, split) | {
         "temperature": temperature, "calibration": calibration.to_dict(), "validation": val_metrics,
         "cross_validation": cv}
-    metadata["training"]["notes"] = notes
+    metadata["training"] |= {"notes": notes, "device": device.type}
     model = artifact.TrainedModel(head.eval(), metadata)
     if out_dir is None:
         model_dir = artifact.save_model(model, artifact.MODELS_DIR / model.version)

@@ -3,6 +3,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from classifier.device import DEVICE_CHOICES
 from classifier.errors import ClassifierError
 from classifier.images import RESIZE_MODES
 from classifier.preprocessing import Preprocessing
@@ -28,14 +29,16 @@ class Command(BaseCommand):
         parser.add_argument("--rotations", type=int, choices=[1, 4], default=Preprocessing.rotations,
                             help="average features over 1 or 4 quarter turns of the image")
         parser.add_argument("--backgrounds", type=Path, help="folder of photos to use as capture backgrounds")
+        parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
+                            help="where the backbone runs (auto: a CUDA GPU when present)")
         parser.add_argument("--out", type=Path, help="write the model exactly here (default: a new folder "
                                                      "under models/, which becomes models/current)")
 
     def handle(self, data_dirs, backbone, epochs, val_fraction, folds, seed, views_per_class, resize, input_size,
-               pooling, rotations, backgrounds, out, **options):
+               pooling, rotations, backgrounds, device, out, **options):
         try:
             config = TrainConfig(cache_dir=settings.IDCLASS_FEATURE_CACHE, backbone=backbone,
-                                 weights=settings.IDCLASS_BACKBONE_WEIGHTS or None, seed=seed,
+                                 weights=settings.IDCLASS_BACKBONE_WEIGHTS or None, device=device, seed=seed,
                                  val_fraction=val_fraction, folds=folds, epochs=epochs,
                                  backgrounds=background_photos(backgrounds), views_per_class=views_per_class,
                                  min_views=min(TrainConfig.min_views, views_per_class),
