@@ -11,6 +11,7 @@ from classifier.errors import InvalidImage
 from classifier.images import load_image
 from idclass.forms import UploadForm
 from idclass.models import Prediction
+from idclass.openapi import openapi_document
 from idclass.serving import ModelUnavailable, get_predictor, unavailable_reason
 from idclass.services import ERROR_STATUS, UploadRejected, classify_upload
 
@@ -93,6 +94,10 @@ def api_classify(request):
 def api_error(code: str, message: str) -> JsonResponse:
     """The API's one error shape, with the status ERROR_STATUS gives the code."""
     return JsonResponse({"error": {"code": code, "message": message}}, status=ERROR_STATUS[code])
+
+
+def openapi(request):
+    return JsonResponse(openapi_document())
 
 
 def healthz(request):
