@@ -39,6 +39,11 @@ class DatasetError(ClassifierError):
 class InvalidImage(ClassifierError):
     """An input that cannot be classified; ``code`` names the reason for programs."""
 
+    # Every code there is: the web API's error statuses and its OpenAPI document are made from these.
+    CODES = ("empty", "missing", "not_an_image", "unsupported_format", "corrupt", "too_small", "too_many_pixels")
+
     def __init__(self, code: str, message: str):
+        if code not in self.CODES:
+            raise ValueError(f"unknown InvalidImage code {code!r}; add it to InvalidImage.CODES")
         super().__init__(message)
         self.code = code

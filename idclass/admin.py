@@ -1,14 +1,17 @@
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.template.defaultfilters import filesizeformat
-from django.urls import reverse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from idclass.models import Prediction
+from idclass.review_statistics import LOW_CONFIRMED_SHARE, review_statistics
 from idclass.serving import ModelUnavailable, get_predictor
-from idclass.templatetags.idclass import percent
+from idclass.templatetags.idclass import band_badge, percent
 
 admin.site.site_header = "idclass review"
 admin.site.site_title = "idclass review"
@@ -67,6 +70,21 @@ class PredictionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # predictions come from uploads only
 
+    def get_urls(self):
+        # before the default URLs, whose "<object_id>/" would take "statistics/" for a prediction's id
+        statistics = path("statistics/", self.admin_site.admin_view(self.statistics_view),
+                          name=f"{self.opts.app_label}_{self.opts.model_name}_statistics")
+        return [statistics, *super().get_urls()]
+
+    def statistics_view(self, request):
+        """The review loop summed up; for the staff who may see the predictions themselves."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {**self.admin_site.each_context(request), "title": "Review statistics", "opts": self.opts,
+                   "media": self.media, "stats": review_statistics(self.get_queryset(request)),
+                   "low_share": LOW_CONFIRMED_SHARE}
+        return TemplateResponse(request, "admin/idclass/prediction/statistics.html", context)
+
     def save_model(self, request, obj, form, change):
         obj.record_review(form.cleaned_data["reviewed_label"], request.user)
         super().save_model(request, obj, form, change)
@@ -98,9 +116,7 @@ class PredictionAdmin(admin.ModelAdmin):
 
     @admin.display(description="Confidence", ordering="score")
     def confidence(self, obj):
-        band = obj.confidence_band
-        return format_html('<span class="idclass-band" style="background:{}">{}</span>', band.hex_colour,
-                           obj.get_band_display())
+        return band_badge(obj.band)
 
     @admin.display(description="Score", ordering="score")
     def score_percent(self, obj):

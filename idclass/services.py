@@ -11,26 +11,38 @@ from django.http.multipartparser import MultiPartParserError
 from classifier.errors import InvalidImage
 from classifier.images import FORMAT_SUFFIXES
 from classifier.predictor import Classification
-from idclass.forms import UploadForm, too_large_message
+from idclass.forms import FIELD_ERRORS, TOO_LARGE, UploadForm, too_large_message
 from idclass.models import Prediction
 from idclass.serving import ModelUnavailable, get_predictor
 
 MULTIPART_ALLOWANCE = 64 * 1024  # boundaries, headers and the CSRF token around the file
 
+# Every code the upload page and the API refuse with, and its HTTP status: the one list that
+# UploadRejected, the API's views and its OpenAPI document (idclass/openapi.py) read.
+ERROR_STATUS: dict[str, int] = {
+    **dict.fromkeys(FIELD_ERRORS, 400),  # no file, or an empty one
+    "bad_request": 400,  # a body that is not multipart/form-data
+    **dict.fromkeys(InvalidImage.CODES, 400),  # the file is no photo the classifier can read ...
+    "unsupported_format": 415,  # ... or an image in a format nobody uploads as a photo
+    TOO_LARGE: 413,
+    "method_not_allowed": 405,
+    "model_unavailable": 503,
+}
+
 
 class UploadRejected(Exception):
     """An upload that was refused and not stored; `message` is fit to show to a person."""
 
-    STATUS = {"too_large": 413, "unsupported_format": 415, "model_unavailable": 503}
-
     def __init__(self, code: str, message: str):
+        if code not in ERROR_STATUS:  # an API answer its document does not list
+            raise ValueError(f"unknown error code {code!r}; add it to ERROR_STATUS")
         super().__init__(message)
         self.code = code
         self.message = message
 
     @property
     def status(self) -> int:
-        return self.STATUS.get(self.code, 400)
+        return ERROR_STATUS[self.code]
 
 
 def classify_upload(request: HttpRequest) -> Prediction:
@@ -41,7 +53,7 @@ def classify_upload(request: HttpRequest) -> Prediction:
         raise UploadRejected("model_unavailable", str(exc)) from exc
     # Refuse an oversized body by its declared length, before parsing spools it to disk.
     if int(request.META.get("CONTENT_LENGTH") or 0) > settings.IDCLASS_UPLOAD_MAX_BYTES + MULTIPART_ALLOWANCE:
-        raise UploadRejected("too_large", too_large_message())
+        raise UploadRejected(TOO_LARGE, too_large_message())
     try:
         form = UploadForm(request.POST, request.FILES)
     except MultiPartParserError as exc:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("review/<uuid:prediction_id>/image", views.review_image, name="review-image"),
     path("review/<uuid:prediction_id>/thumbnail", views.review_image, {"size": 160}, name="review-thumbnail"),
     path("api/v1/classify", views.api_classify, name="api-classify"),
+    path("api/v1/openapi.json", views.openapi, name="api-openapi"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

@@ -11,8 +11,9 @@ from classifier.errors import InvalidImage
 from classifier.images import load_image
 from idclass.forms import UploadForm
 from idclass.models import Prediction
+from idclass.openapi import openapi_document
 from idclass.serving import ModelUnavailable, get_predictor, unavailable_reason
-from idclass.services import UploadRejected, classify_upload
+from idclass.services import ERROR_STATUS, UploadRejected, classify_upload
 
 SESSION_KEY = "prediction_ids"
 SESSION_LIMIT = 50  # the uploads a browser can see again; older ones drop out of its session
@@ -80,18 +81,23 @@ def preview(prediction: Prediction, size: int) -> HttpResponse:
 def api_classify(request):
     """For programs: multipart field `image` in, JSON out; errors are JSON too."""
     if request.method != "POST":
-        response = api_error("method_not_allowed", "Use POST with the image in a multipart field named image.", 405)
+        response = api_error("method_not_allowed", "Use POST with the image in a multipart field named image.")
         response["Allow"] = "POST"
         return response
     try:
         prediction = classify_upload(request)
     except UploadRejected as exc:
-        return api_error(exc.code, exc.message, exc.status)
+        return api_error(exc.code, exc.message)
     return JsonResponse(prediction.as_dict(), status=201)
 
 
-def api_error(code: str, message: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+def api_error(code: str, message: str) -> JsonResponse:
+    """The API's one error shape, with the status ERROR_STATUS gives the code."""
+    return JsonResponse({"error": {"code": code, "message": message}}, status=ERROR_STATUS[code])
+
+
+def openapi(request):
+    return JsonResponse(openapi_document())
 
 
 def healthz(request):

@@ -1,4 +1,4 @@
-"""The whole loop in a real browser: upload, read the result, correct it in the admin."""
+"""The whole loop in a real browser: upload, read the result, correct it in the admin, see it counted."""
 from pathlib import Path
 
 import pytest
@@ -69,6 +69,18 @@ def test_upload_then_correct_in_the_admin(browser, live_server, served_model, de
     assert prediction.reviewed_label == correct
     assert prediction.reviewer.username == "reviewer"
     assert prediction.reviewed_at is not None
+
+    page.get_by_role("link", name="Review statistics").click()  # saving returned to the queue
+    page.wait_for_url(f"{live_server.url}/admin/idclass/prediction/statistics/")
+    sync_api.expect(page.locator("h1")).to_have_text("Review statistics")
+    sync_api.expect(page.locator("#content-main > p").first).to_contain_text("1 prediction, 1 reviewed")
+    by_type = page.get_by_role("table", name="By predicted type")
+    sync_api.expect(by_type).to_contain_text(prediction.label)
+    sync_api.expect(by_type).to_contain_text(f"{correct} (1)")
+    sync_api.expect(by_type.locator(".idclass-attention").first).to_contain_text("0.0%")
+    badge = page.get_by_role("table", name="By band").locator(".idclass-band")
+    sync_api.expect(badge).to_have_text(prediction.get_band_display())
+    sync_api.expect(badge).to_have_css("background-color", hex_to_rgb(band.hex_colour))
 
 
 def assert_loaded(page, image):

@@ -1,0 +1,113 @@
+"""The API as an OpenAPI 3.1 document, served at /api/v1/openapi.json.
+
+Made on each request from the code's own definitions: the error codes and their statuses
+(services.ERROR_STATUS), the upload's field and size limit, the bands and their colours.
+The answer's fields are described here; tests validate real answers against this document,
+so a field added to Prediction.as_dict without a word here fails them."""
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+
+from classifier.bands import ConfidenceBand
+from classifier.images import MIN_SIDE, SUPPORTED_FORMATS
+from idclass.forms import UploadForm
+from idclass.models import Prediction
+from idclass.services import ERROR_STATUS
+
+CLASSIFY_PATH = "/api/v1/classify"
+OTHER_METHODS = ("get", "put", "patch", "delete")  # answered 405, with the Allow header
+
+
+def error_descriptions() -> dict[int, str]:
+    """When each status comes; a status in ERROR_STATUS must have one (openapi_document looks it up)."""
+    formats = ", ".join(sorted(SUPPORTED_FORMATS))
+    return {
+        400: f"Refused: no file, an empty or damaged one, not an image, under {MIN_SIDE} px on a side, too many "
+             "pixels, or a body that is not multipart/form-data.",
+        405: "Any method but POST.",
+        413: f"Larger than the server's limit (IDCLASS_UPLOAD_MAX_BYTES, here "
+             f"{filesizeformat(settings.IDCLASS_UPLOAD_MAX_BYTES)}).",
+        415: f"An image, but not in a format photos and scans come in ({formats}).",
+        503: "No usable model is loaded; GET /healthz says why.",
+    }
+
+
+def object_schema(properties: dict, **extra) -> dict:
+    """An object with exactly these properties, all of them present."""
+    return {"type": "object", "required": list(properties), "additionalProperties": False,
+            "properties": properties, **extra}
+
+
+def error_response(status: int, description: str) -> dict:
+    codes = [code for code, code_status in ERROR_STATUS.items() if code_status == status]
+    error = object_schema({"code": {"type": "string", "enum": codes, "description": "For programs."},
+                           "message": {"type": "string", "description": "Fit to show to a person."}})
+    response = {"description": description,
+                "content": {"application/json": {"schema": object_schema({"error": error})}}}
+    if status == 405:
+        response["headers"] = {"Allow": {"required": True, "schema": {"type": "string", "const": "POST"}}}
+    return response
+
+
+def prediction_schema() -> dict:
+    """Prediction.as_dict, field by field."""
+    alternative = object_schema({"document_type": {"type": "string"}, "label": {"type": "string"},
+                                 "score": {"type": "number", "minimum": 0, "maximum": 1}})
+    point = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
+    localisation = object_schema({
+        "found": {"type": "boolean"}, "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        "quad": {"type": ["array", "null"], "items": point, "minItems": 4, "maxItems": 4,
+                 "description": "The corners in the upright image's pixels, top-left first, clockwise."},
+    }, type=["object", "null"], description="Where the document was found; null when the model does not localise.")
+    return object_schema({
+        "id": {"type": "string", "format": "uuid", "description": "The Reference on the result page."},
+        "document_type": {"type": "string", "description": "The type's code, e.g. lva_passport."},
+        "label": {"type": "string", "description": "The type in plain words."},
+        "score": {"type": "number", "minimum": 0, "maximum": 1},
+        "band": {"type": "string", "enum": list(Prediction.Band.values)},
+        "colour": {"type": "string", "enum": [band.colour for band in ConfidenceBand]},
+        "top_k": {"type": "array", "items": alternative, "minItems": 1, "description": "The best types, best first."},
+        "model_version": {"type": "string"},
+        "localisation": localisation,
+    })
+
+
+def classify_operation() -> dict:
+    [field] = UploadForm.base_fields
+    upload = {"schema": object_schema({field: {"type": "string", "contentMediaType": "application/octet-stream",
+                                               "description": "The photo or scan."}}),
+              "encoding": {field: {"contentType": "image/*, application/octet-stream"}}}
+    errors = {str(status): {"$ref": f"#/components/responses/Error{status}"}
+              for status in sorted(set(ERROR_STATUS.values())) if status != 405}
+    return {"operationId": "classify", "summary": "Classify a photo or scan of an identity document",
+            "description": "Stores the prediction for review. No CSRF token is needed. Errors store nothing.",
+            "requestBody": {"required": True, "content": {"multipart/form-data": upload}},
+            "responses": {"201": {"description": "The document's type, band and runners-up.", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Prediction"}}}}, **errors}}
+
+
+def healthz_operation() -> dict:
+    ok = object_schema({"status": {"const": "ok"}, "model_version": {"type": "string"}})
+    unavailable = object_schema({"status": {"const": "unavailable"}, "reason": {"type": "string"}})
+    return {"operationId": "healthz", "summary": "Whether this process has a model to serve", "responses": {
+        "200": {"description": "Ready.", "content": {"application/json": {"schema": ok}}},
+        "503": {"description": "No usable model; the reason says what to do.",
+                "content": {"application/json": {"schema": unavailable}}}}}
+
+
+def openapi_document() -> dict:
+    descriptions = error_descriptions()
+    not_allowed = {method: {"operationId": f"classify_{method}", "summary": "Not allowed: use POST",
+                            "responses": {"405": {"$ref": "#/components/responses/Error405"}}}
+                   for method in OTHER_METHODS}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "idclass", "version": "1",
+                 "description": "Which identity document type a photo or scan shows, and how sure the model is."},
+        "paths": {CLASSIFY_PATH: {"post": classify_operation(), **not_allowed},
+                  "/healthz": {"get": healthz_operation()}},
+        "components": {
+            "schemas": {"Prediction": prediction_schema()},
+            "responses": {f"Error{status}": error_response(status, descriptions[status])
+                          for status in sorted(set(ERROR_STATUS.values()))},
+        },
+    }
