@@ -17,8 +17,9 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 def env_path(name: str, default: Path) -> Path:
+    """Absolute, but links are left as links: a server follows `models/current` to each new model."""
     value = os.environ.get(name)
-    return Path(value).expanduser().resolve() if value else default
+    return Path(os.path.abspath(Path(value).expanduser())) if value else default
 
 
 DEBUG = env_bool("DEBUG", False)
