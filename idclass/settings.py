@@ -104,6 +104,8 @@ STORAGES = {
 # directory and are only ever streamed by a staff-only view. There is no MEDIA_URL.
 IDCLASS_MEDIA_ROOT = env_path("IDCLASS_MEDIA_ROOT", BASE_DIR / "var" / "media")
 IDCLASS_MODEL_DIR = env_path("IDCLASS_MODEL_DIR", BASE_DIR / "models" / "current")
+# how often (seconds) a server process looks for a new model there; 0: before every request
+IDCLASS_MODEL_CHECK_SECONDS = float(os.environ.get("IDCLASS_MODEL_CHECK_SECONDS", "2"))
 IDCLASS_BACKBONE = os.environ.get("IDCLASS_BACKBONE", "large")
 IDCLASS_BACKBONE_WEIGHTS = os.environ.get("IDCLASS_BACKBONE_WEIGHTS", "")
 IDCLASS_UPLOAD_MAX_BYTES = int(os.environ.get("IDCLASS_UPLOAD_MAX_BYTES", str(15 * 1024 * 1024)))

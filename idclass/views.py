@@ -11,7 +11,7 @@ from classifier.errors import InvalidImage
 from classifier.images import load_image
 from idclass.forms import UploadForm
 from idclass.models import Prediction
-from idclass.serving import ModelUnavailable, get_predictor, unavailable_reason
+from idclass.serving import ModelUnavailable, get_predictor, reload_error, unavailable_reason
 from idclass.services import UploadRejected, classify_upload
 
 SESSION_KEY = "prediction_ids"
@@ -99,4 +99,7 @@ def healthz(request):
         predictor = get_predictor()
     except ModelUnavailable as exc:
         return JsonResponse({"status": "unavailable", "reason": str(exc)}, status=503)
-    return JsonResponse({"status": "ok", "model_version": predictor.version})
+    body = {"status": "ok", "model_version": predictor.version}
+    if error := reload_error():
+        body["reload_error"] = error
+    return JsonResponse(body)

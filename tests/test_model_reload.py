@@ -1,0 +1,181 @@
+"""A new model in IDCLASS_MODEL_DIR serves without a restart: loaded in the background while
+the old one answers, swapped in whole, and a model that fails to load leaves the old one serving."""
+import json
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from classifier import artifact
+from idclass import serving
+from tests.web import demo_image, media_root, upload  # noqa: F401
+
+LOADER_THREAD = "idclass-model-reload"
+
+
+def copy_model(source: Path, out: Path, version: str) -> Path:
+    """Another real model: the same weights under another version."""
+    shutil.copytree(source, out)
+    metadata = json.loads((out / "metadata.json").read_text())
+    (out / "metadata.json").write_text(json.dumps(metadata | {"version": version}))
+    return out
+
+
+def wait_for(condition, timeout: float = 30):
+    """condition()'s first true value, asked every 50 ms for at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"not true after {timeout} s"
+        time.sleep(0.05)
+    return value
+
+
+@pytest.fixture
+def models(settings, tmp_path, trained_model_dir, backbone_weights, media_root):  # noqa: F811
+    """tmp_path/models with model "a" current and served; looked at before every request."""
+    folder = tmp_path / "models"
+    artifact.make_current(copy_model(trained_model_dir, folder / "a", "a"))
+    settings.IDCLASS_MODEL_DIR = folder / "current"
+    settings.IDCLASS_BACKBONE_WEIGHTS = backbone_weights
+    settings.IDCLASS_MODEL_CHECK_SECONDS = 0
+    serving.forget_predictor()
+    yield folder
+    serving.forget_predictor()
+
+
+class HeldLoads:
+    """The thread of every load, and an event that lets background loads go on."""
+
+    def __init__(self):
+        self.threads: list[str] = []
+        self.release = threading.Event()
+
+
+@pytest.fixture
+def held_loads(monkeypatch) -> HeldLoads:
+    """Loads in the background wait until the test releases them, so requests meet a load in progress."""
+    held = HeldLoads()
+
+    class HeldPredictor(serving.Predictor):
+        def __init__(self, *args, **kwargs):
+            held.threads.append(threading.current_thread().name)
+            if held.threads[-1] == LOADER_THREAD:
+                assert held.release.wait(30), "the test never released the load"
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(serving, "Predictor", HeldPredictor)
+    yield held
+    held.release.set()
+
+
+def classify(client, image: bytes) -> str:
+    response = client.post("/api/v1/classify", {"image": upload(image)})
+    assert response.status_code == 201, response.content
+    return response.json()["model_version"]
+
+
+@pytest.mark.django_db
+def test_a_new_model_is_loaded_in_the_background_and_swapped_in(client, models, held_loads,
+                                                                demo_image):  # noqa: F811
+    _, image = demo_image
+    in_flight = serving.get_predictor()
+    assert classify(client, image) == "a"
+    artifact.make_current(copy_model(models / "a", models / "b", "b"))
+
+    # The request that notices model b starts its load and, like those after it, is answered by a.
+    assert [classify(client, image) for _ in range(3)] == ["a"] * 3
+    wait_for(lambda: len(held_loads.threads) == 2)
+    assert held_loads.threads == ["MainThread", LOADER_THREAD]  # off the request path
+    assert [classify(client, image) for _ in range(2)] == ["a"] * 2
+    held_loads.release.set()
+    wait_for(lambda: classify(client, image) == "b")
+    assert held_loads.threads == ["MainThread", LOADER_THREAD]  # one load, however many requests looked
+    assert client.get("/healthz").json() == {"status": "ok", "model_version": "b"}
+    assert in_flight.predict(image).model_version == "a"  # a request keeps the predictor it started with
+
+
+def test_concurrent_requests_during_a_load_are_answered_by_the_old_model(models, held_loads):
+    serving.get_predictor()
+    artifact.make_current(copy_model(models / "a", models / "b", "b"))
+    with threads_at_once(8) as versions:
+        assert versions() == {"a"}
+        wait_for(lambda: len(held_loads.threads) == 2)
+        assert versions() == {"a"}
+        held_loads.release.set()
+        wait_for(lambda: versions() == {"b"})
+    assert held_loads.threads == ["MainThread", LOADER_THREAD]
+
+
+@contextmanager
+def threads_at_once(count: int):
+    """versions(): the model versions `count` threads got from get_predictor(), all asking at once."""
+    barrier = threading.Barrier(count)
+
+    def version(_):
+        barrier.wait(10)
+        return serving.get_predictor().version
+
+    with ThreadPoolExecutor(count) as pool:
+        yield lambda: set(pool.map(version, range(count)))
+
+
+@pytest.mark.django_db
+def test_a_model_that_fails_to_load_leaves_the_old_one_serving(client, models, demo_image, caplog):  # noqa: F811
+    _, image = demo_image
+    serving.get_predictor()
+    broken = copy_model(models / "a", models / "c", "c")
+    (broken / "head.safetensors").write_bytes(b"not a safetensors file")
+    artifact.make_current(broken)
+
+    def health_with_error():
+        body = client.get("/healthz").json()
+        return body if "reload_error" in body else None
+
+    body = wait_for(health_with_error)
+    assert body["status"] == "ok" and body["model_version"] == "a"
+    assert "ModelUnreadable" in body["reload_error"] and str(models) not in body["reload_error"]
+    assert classify(client, image) == "a"
+    assert any(r.levelname == "ERROR" and str(broken / "head.safetensors") in r.getMessage() for r in caplog.records)
+
+    artifact.make_current(copy_model(models / "a", models / "d", "d"))
+    wait_for(lambda: classify(client, image) == "d")
+    assert client.get("/healthz").json() == {"status": "ok", "model_version": "d"}
+
+
+def test_a_failure_is_not_tried_again_until_the_folder_changes(models, monkeypatch):
+    serving.get_predictor()
+    broken = copy_model(models / "a", models / "c", "c")
+    (broken / "head.safetensors").write_bytes(b"")
+    artifact.make_current(broken)
+    wait_for(serving.reload_error)
+    loads = []
+    monkeypatch.setattr(serving, "Predictor", lambda *a, **k: loads.append(a))
+    for _ in range(5):
+        assert serving.get_predictor().version == "a"
+    serving.forget_predictor()  # waits for a load in progress, were there one
+    assert loads == []
+
+
+@pytest.mark.django_db
+def test_a_model_that_appears_starts_serving(client, settings, models):
+    settings.IDCLASS_MODEL_DIR = models / "later" / "current"
+    serving.forget_predictor()
+    assert client.get("/healthz").status_code == 503
+    artifact.make_current(copy_model(models / "a", models / "later" / "e", "e"))
+    wait_for(lambda: client.get("/healthz").status_code == 200)
+    assert client.get("/healthz").json() == {"status": "ok", "model_version": "e"}
+
+
+def test_the_folder_is_looked_at_at_most_once_per_interval(settings, models, monkeypatch):
+    settings.IDCLASS_MODEL_CHECK_SECONDS = 60
+    serving.get_predictor()
+    looks = []
+    monkeypatch.setattr(artifact, "model_identity", lambda folder: looks.append(folder))
+    for _ in range(20):
+        serving.get_predictor()
+    assert looks == []
+
