@@ -1,17 +1,29 @@
 """A new model in IDCLASS_MODEL_DIR serves without a restart: loaded in the background while
 the old one answers, swapped in whole, and a model that fails to load leaves the old one serving."""
 import json
+import os
+import secrets
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import torch
 
 from classifier import artifact
+from classifier.training.train import train_classifier
 from idclass import serving
+from tests.conftest import ROOT, quick_config
 from tests.web import demo_image, media_root, upload  # noqa: F401
 
 LOADER_THREAD = "idclass-model-reload"
@@ -179,3 +191,121 @@ def test_the_folder_is_looked_at_at_most_once_per_interval(settings, models, mon
         serving.get_predictor()
     assert looks == []
 
+
+# The issue's acceptance test: a second model trained while a real server runs.
+
+MAX_REQUESTS, MAX_SECONDS = 200, 60  # the client loop's bounds
+SETTLED = 6  # the last answers that must all come from the new model
+
+
+def test_a_model_trained_while_the_server_runs_serves_with_no_failed_request(
+        tmp_path, trained_model_dir, demo_train_dir, feature_cache_dir, backbone_weights, demo_image,  # noqa: F811
+        one_torch_thread):
+    models = tmp_path / "models"
+    first = "a"
+    artifact.make_current(copy_model(trained_model_dir, models / first, first))
+    with gunicorn(tmp_path, models / "current", backbone_weights) as url:
+        assert get_json(f"{url}/healthz") == {"status": "ok", "model_version": first}
+        with classifying(url, demo_image[1]) as answers:
+            wait_for(lambda: len(answers) >= 4, timeout=MAX_SECONDS)
+            trained = train_classifier([demo_train_dir], quick_config(backbone_weights, feature_cache_dir),
+                                       out_dir=models / "b", log=lambda _: None)
+            artifact.make_current(trained.model_dir)
+            second = trained.model.version
+            wait_for(lambda: [v for _, v in answers[-SETTLED:]] == [second] * SETTLED, timeout=MAX_SECONDS)
+        assert [status for status, _ in answers] == [201] * len(answers)  # inside: a failure shows the log
+        versions = [v for _, v in answers]
+        assert versions[0] == first and set(versions) == {first, second}
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Training here beside the server's workers: one torch thread each, not a fight for the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@contextmanager
+def gunicorn(tmp_path: Path, model_dir: Path, weights: str):
+    """The repository's gunicorn.conf.py with two workers on a free local port; yields its URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("PORT", "WEB_CONCURRENCY")} | {
+        "DJANGO_SETTINGS_MODULE": "idclass.settings", "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50),
+        "SECURE_SSL_REDIRECT": "false", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "IDCLASS_MODEL_DIR": str(model_dir), "IDCLASS_BACKBONE_WEIGHTS": weights,
+        "IDCLASS_MEDIA_ROOT": str(tmp_path / "media"), "IDCLASS_MODEL_CHECK_SECONDS": "1", "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True,
+                   timeout=120)
+    log = tmp_path / "gunicorn.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind",
+                                   f"127.0.0.1:{port}", "--workers", "2", "--no-control-socket"], cwd=ROOT, env=env,
+                                  stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: server.poll() is not None or get_json(f"{url}/healthz"), timeout=MAX_SECONDS)
+        assert server.poll() is None, log.read_text()
+        yield url
+    except AssertionError as exc:
+        lines = [line for line in log.read_text().splitlines() if "POST /api/v1/classify" not in line]
+        raise AssertionError("\n".join([str(exc), "--- gunicorn's log, less the POSTs ---", *lines[-60:]])) from exc
+    finally:
+        server.send_signal(signal.SIGINT)  # gunicorn's quick shutdown: the test is done with it
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
+
+
+def get_json(url: str) -> dict | None:
+    """The JSON body of a 200 answer; None when there is no server yet or it answers otherwise."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.load(response)
+    except OSError:  # refused, reset, timed out, or an HTTP error status
+        return None
+
+
+def post_image(url: str, image: bytes) -> tuple[int | None, str | None]:
+    """(status, model_version) of one POST /api/v1/classify; status None when there was no answer."""
+    boundary = uuid.uuid4().hex
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="photo.jpg"\r\n'
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + image + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(f"{url}/api/v1/classify", body,
+                                     {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.load(response)["model_version"]
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+    except OSError:  # refused, reset or timed out
+        return None, None
+
+
+@contextmanager
+def classifying(url: str, image: bytes, clients: int = 2):
+    """`clients` threads post the image over and over, paced to at most MAX_REQUESTS in MAX_SECONDS
+    in all, until the block ends; yields the (status, model_version) answers as they come."""
+    answers, stop, deadline = [], threading.Event(), time.monotonic() + MAX_SECONDS
+    pause = clients * MAX_SECONDS / MAX_REQUESTS
+
+    def client():
+        while len(answers) < MAX_REQUESTS and time.monotonic() < deadline:
+            answers.append(post_image(url, image))
+            if stop.wait(pause):
+                return
+
+    threads = [threading.Thread(target=client, name=f"client-{i}") for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield answers
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
