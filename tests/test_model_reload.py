@@ -68,8 +68,9 @@ class HeldLoads:
 
 
 @pytest.fixture
-def held_loads(monkeypatch) -> HeldLoads:
-    """Loads in the background wait until the test releases them, so requests meet a load in progress."""
+def held_loads(monkeypatch, models) -> HeldLoads:
+    """Loads in the background wait until the test releases them, so requests meet a load in progress
+    (released again before `models` waits for the load to end)."""
     held = HeldLoads()
 
     class HeldPredictor(serving.Predictor):
