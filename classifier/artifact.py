@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, NamedTuple, TypeVar
 
 import torch
 from safetensors import SafetensorError
@@ -109,6 +109,27 @@ def make_current(model_dir: Path) -> Path:
     tmp.symlink_to(model_dir.name)
     os.replace(tmp, link)
     return link
+
+
+class ModelIdentity(NamedTuple):
+    """Which model a folder holds: equal identities, the same model files."""
+
+    folder: str  # the real folder, through any `current` link
+    device: int  # of the metadata file, which saving replaces last
+    inode: int
+    size: int
+    mtime_ns: int
+
+
+def model_identity(model_dir: Path) -> ModelIdentity | None:
+    """Which model `model_dir` holds now, cheaply (a stat, no file read); None without one.
+    Saving writes the metadata last, so a new identity means a complete model."""
+    real = os.path.realpath(model_dir)
+    try:
+        stat = os.stat(os.path.join(real, HEAD.metadata))
+    except OSError:
+        return None
+    return ModelIdentity(real, stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 def save_localiser(net: CornerNet, config: dict, out_dir: Path = LOCALISER_DIR) -> Path:

@@ -87,6 +87,8 @@ def classify_operation() -> dict:
 
 def healthz_operation() -> dict:
     ok = object_schema({"status": {"const": "ok"}, "model_version": {"type": "string"}})
+    ok["properties"]["reload_error"] = {"type": "string", "description": "Present while a newer model in "
+                                        "IDCLASS_MODEL_DIR failed to load and the previous one still serves."}
     unavailable = object_schema({"status": {"const": "unavailable"}, "reason": {"type": "string"}})
     return {"operationId": "healthz", "summary": "Whether this process has a model to serve", "responses": {
         "200": {"description": "Ready.", "content": {"application/json": {"schema": ok}}},

@@ -23,8 +23,9 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 def env_path(name: str, default: Path) -> Path:
+    """Absolute, but links are left as links: a server follows `models/current` to each new model."""
     value = os.environ.get(name)
-    return Path(value).expanduser().resolve() if value else default
+    return Path(os.path.abspath(Path(value).expanduser())) if value else default
 
 
 DEBUG = env_bool("DEBUG", False)
@@ -110,6 +111,8 @@ STORAGES = {
 # directory and are only ever streamed by a staff-only view. There is no MEDIA_URL.
 IDCLASS_MEDIA_ROOT = env_path("IDCLASS_MEDIA_ROOT", BASE_DIR / "var" / "media")
 IDCLASS_MODEL_DIR = env_path("IDCLASS_MODEL_DIR", BASE_DIR / "models" / "current")
+# how often (seconds) a server process looks for a new model there; 0: before every request
+IDCLASS_MODEL_CHECK_SECONDS = float(os.environ.get("IDCLASS_MODEL_CHECK_SECONDS", "2"))
 IDCLASS_BACKBONE = os.environ.get("IDCLASS_BACKBONE", "large")
 IDCLASS_BACKBONE_WEIGHTS = os.environ.get("IDCLASS_BACKBONE_WEIGHTS", "")
 IDCLASS_UPLOAD_MAX_BYTES = int(os.environ.get("IDCLASS_UPLOAD_MAX_BYTES", str(15 * 1024 * 1024)))

@@ -12,7 +12,7 @@ from classifier.images import load_image
 from idclass.forms import UploadForm
 from idclass.models import Prediction
 from idclass.openapi import openapi_document
-from idclass.serving import ModelUnavailable, get_predictor, unavailable_reason
+from idclass.serving import ModelUnavailable, get_predictor, reload_error, unavailable_reason
 from idclass.services import ERROR_STATUS, UploadRejected, classify_upload
 
 SESSION_KEY = "prediction_ids"
@@ -105,4 +105,7 @@ def healthz(request):
         predictor = get_predictor()
     except ModelUnavailable as exc:
         return JsonResponse({"status": "unavailable", "reason": str(exc)}, status=503)
-    return JsonResponse({"status": "ok", "model_version": predictor.version})
+    body = {"status": "ok", "model_version": predictor.version}
+    if error := reload_error():
+        body["reload_error"] = error
+    return JsonResponse(body)

@@ -48,13 +48,19 @@ def backbone_weights() -> str:
 
 
 @pytest.fixture(scope="session")
-def trained_model_dir(tmp_path_factory, demo_train_dir, backbone_weights) -> Path:
+def feature_cache_dir(tmp_path_factory) -> Path:
+    """The features `trained_model_dir` computed: training on its data again takes seconds."""
+    return tmp_path_factory.mktemp("feature-cache")
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(tmp_path_factory, demo_train_dir, backbone_weights, feature_cache_dir) -> Path:
     """A real model, trained quickly: small backbone, few augmented views."""
     from classifier.training.train import train_classifier
 
     out = tmp_path_factory.mktemp("model")
-    train_classifier([demo_train_dir], quick_config(backbone_weights, tmp_path_factory.mktemp("feature-cache")),
-                     out_dir=out, log=lambda _: None)
+    train_classifier([demo_train_dir], quick_config(backbone_weights, feature_cache_dir), out_dir=out,
+                     log=lambda _: None)
     return out
 
 

@@ -133,3 +133,17 @@ def test_predictor_uses_saved_model(tmp_path):
     assert sorted(a.document_type for a in prediction.top_k) == ["a_id", "b_passport", "c_id"]
     assert (prediction.width, prediction.height) == (300, 200)
     assert prediction.image_format is None and prediction.localisation is None  # a decoded image; no localiser
+
+
+def test_model_identity_changes_with_the_model_current_points_at(tmp_path):
+    assert artifact.model_identity(tmp_path / "current") is None
+    artifact.save_model(small_model(), tmp_path / "v1")
+    artifact.make_current(tmp_path / "v1")
+    first = artifact.model_identity(tmp_path / "current")
+    assert first is not None and first == artifact.model_identity(tmp_path / "current")
+    artifact.save_model(small_model(), tmp_path / "v2")
+    artifact.make_current(tmp_path / "v2")
+    second = artifact.model_identity(tmp_path / "current")
+    assert second not in (None, first)
+    artifact.save_model(small_model(), tmp_path / "v2")  # retrained in place: the same folder, new metadata
+    assert artifact.model_identity(tmp_path / "current") not in (None, second)

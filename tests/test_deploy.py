@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from idclass.settings import env_path
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -29,3 +31,11 @@ def test_gunicorn_binds_locally_unless_given_a_port(monkeypatch):
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
     config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     assert config["bind"] == ["0.0.0.0:8000"] and config["workers"] == 3
+
+
+def test_path_settings_leave_links_as_links(monkeypatch, tmp_path):
+    """A server follows IDCLASS_MODEL_DIR's `current` link to each new model, so it is not resolved once."""
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "current").symlink_to("v1")
+    monkeypatch.setenv("IDCLASS_MODEL_DIR", f"{tmp_path}/v1/../current")
+    assert env_path("IDCLASS_MODEL_DIR", Path("unused")) == tmp_path / "current"

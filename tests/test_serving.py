@@ -1,4 +1,4 @@
-"""The model is loaded once per server process, when it starts serving, and never by commands."""
+"""The model is loaded as a server process starts serving, not per request, and never by commands."""
 import importlib
 import sys
 from concurrent.futures import ThreadPoolExecutor

@@ -1,0 +1,312 @@
+"""A new model in IDCLASS_MODEL_DIR serves without a restart: loaded in the background while
+the old one answers, swapped in whole, and a model that fails to load leaves the old one serving."""
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import torch
+
+from classifier import artifact
+from classifier.training.train import train_classifier
+from idclass import serving
+from tests.conftest import ROOT, quick_config
+from tests.web import demo_image, media_root, upload  # noqa: F401
+
+LOADER_THREAD = "idclass-model-reload"
+
+
+def copy_model(source: Path, out: Path, version: str) -> Path:
+    """Another real model: the same weights under another version."""
+    shutil.copytree(source, out)
+    metadata = json.loads((out / "metadata.json").read_text())
+    (out / "metadata.json").write_text(json.dumps(metadata | {"version": version}))
+    return out
+
+
+def wait_for(condition, timeout: float = 30):
+    """condition()'s first true value, asked every 50 ms for at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"not true after {timeout} s"
+        time.sleep(0.05)
+    return value
+
+
+@pytest.fixture
+def models(settings, tmp_path, trained_model_dir, backbone_weights, media_root):  # noqa: F811
+    """tmp_path/models with model "a" current and served; looked at before every request."""
+    folder = tmp_path / "models"
+    artifact.make_current(copy_model(trained_model_dir, folder / "a", "a"))
+    settings.IDCLASS_MODEL_DIR = folder / "current"
+    settings.IDCLASS_BACKBONE_WEIGHTS = backbone_weights
+    settings.IDCLASS_MODEL_CHECK_SECONDS = 0
+    serving.forget_predictor()
+    yield folder
+    serving.forget_predictor()
+
+
+class HeldLoads:
+    """The thread of every load, and an event that lets background loads go on."""
+
+    def __init__(self):
+        self.threads: list[str] = []
+        self.release = threading.Event()
+
+
+@pytest.fixture
+def held_loads(monkeypatch, models) -> HeldLoads:
+    """Loads in the background wait until the test releases them, so requests meet a load in progress
+    (released again before `models` waits for the load to end)."""
+    held = HeldLoads()
+
+    class HeldPredictor(serving.Predictor):
+        def __init__(self, *args, **kwargs):
+            held.threads.append(threading.current_thread().name)
+            if held.threads[-1] == LOADER_THREAD:
+                assert held.release.wait(30), "the test never released the load"
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(serving, "Predictor", HeldPredictor)
+    yield held
+    held.release.set()
+
+
+def classify(client, image: bytes) -> str:
+    response = client.post("/api/v1/classify", {"image": upload(image)})
+    assert response.status_code == 201, response.content
+    return response.json()["model_version"]
+
+
+@pytest.mark.django_db
+def test_a_new_model_is_loaded_in_the_background_and_swapped_in(client, models, held_loads,
+                                                                demo_image):  # noqa: F811
+    _, image = demo_image
+    in_flight = serving.get_predictor()
+    assert classify(client, image) == "a"
+    artifact.make_current(copy_model(models / "a", models / "b", "b"))
+
+    # The request that notices model b starts its load and, like those after it, is answered by a.
+    assert [classify(client, image) for _ in range(3)] == ["a"] * 3
+    wait_for(lambda: len(held_loads.threads) == 2)
+    assert held_loads.threads == ["MainThread", LOADER_THREAD]  # off the request path
+    assert [classify(client, image) for _ in range(2)] == ["a"] * 2
+    held_loads.release.set()
+    wait_for(lambda: classify(client, image) == "b")
+    assert held_loads.threads == ["MainThread", LOADER_THREAD]  # one load, however many requests looked
+    assert client.get("/healthz").json() == {"status": "ok", "model_version": "b"}
+    assert in_flight.predict(image).model_version == "a"  # a request keeps the predictor it started with
+
+
+def test_concurrent_requests_during_a_load_are_answered_by_the_old_model(models, held_loads):
+    serving.get_predictor()
+    artifact.make_current(copy_model(models / "a", models / "b", "b"))
+    with threads_at_once(8) as versions:
+        assert versions() == {"a"}
+        wait_for(lambda: len(held_loads.threads) == 2)
+        assert versions() == {"a"}
+        held_loads.release.set()
+        wait_for(lambda: versions() == {"b"})
+    assert held_loads.threads == ["MainThread", LOADER_THREAD]
+
+
+@contextmanager
+def threads_at_once(count: int):
+    """versions(): the model versions `count` threads got from get_predictor(), all asking at once."""
+    barrier = threading.Barrier(count)
+
+    def version(_):
+        barrier.wait(10)
+        return serving.get_predictor().version
+
+    with ThreadPoolExecutor(count) as pool:
+        yield lambda: set(pool.map(version, range(count)))
+
+
+@pytest.mark.django_db
+def test_a_model_that_fails_to_load_leaves_the_old_one_serving(client, models, demo_image, caplog):  # noqa: F811
+    _, image = demo_image
+    serving.get_predictor()
+    broken = copy_model(models / "a", models / "c", "c")
+    (broken / "head.safetensors").write_bytes(b"not a safetensors file")
+    artifact.make_current(broken)
+
+    def health_with_error():
+        body = client.get("/healthz").json()
+        return body if "reload_error" in body else None
+
+    body = wait_for(health_with_error)
+    assert body["status"] == "ok" and body["model_version"] == "a"
+    assert "ModelUnreadable" in body["reload_error"] and str(models) not in body["reload_error"]
+    assert classify(client, image) == "a"
+    assert any(r.levelname == "ERROR" and str(broken / "head.safetensors") in r.getMessage() for r in caplog.records)
+
+    artifact.make_current(copy_model(models / "a", models / "d", "d"))
+    wait_for(lambda: classify(client, image) == "d")
+    assert client.get("/healthz").json() == {"status": "ok", "model_version": "d"}
+
+
+def test_a_failure_is_not_tried_again_until_the_folder_changes(models, monkeypatch):
+    serving.get_predictor()
+    broken = copy_model(models / "a", models / "c", "c")
+    (broken / "head.safetensors").write_bytes(b"")
+    artifact.make_current(broken)
+    wait_for(serving.reload_error)
+    loads = []
+    monkeypatch.setattr(serving, "Predictor", lambda *a, **k: loads.append(a))
+    for _ in range(5):
+        assert serving.get_predictor().version == "a"
+    serving.forget_predictor()  # waits for a load in progress, were there one
+    assert loads == []
+
+
+@pytest.mark.django_db
+def test_a_model_that_appears_starts_serving(client, settings, models):
+    settings.IDCLASS_MODEL_DIR = models / "later" / "current"
+    serving.forget_predictor()
+    assert client.get("/healthz").status_code == 503
+    artifact.make_current(copy_model(models / "a", models / "later" / "e", "e"))
+    wait_for(lambda: client.get("/healthz").status_code == 200)
+    assert client.get("/healthz").json() == {"status": "ok", "model_version": "e"}
+
+
+def test_the_folder_is_looked_at_at_most_once_per_interval(settings, models, monkeypatch):
+    settings.IDCLASS_MODEL_CHECK_SECONDS = 60
+    serving.get_predictor()
+    looks = []
+    monkeypatch.setattr(artifact, "model_identity", lambda folder: looks.append(folder))
+    for _ in range(20):
+        serving.get_predictor()
+    assert looks == []
+
+
+# The issue's acceptance test: a second model trained while a real server runs.
+
+MAX_REQUESTS, MAX_SECONDS = 200, 60  # the client loop's bounds
+SETTLED = 6  # the last answers that must all come from the new model
+
+
+def test_a_model_trained_while_the_server_runs_serves_with_no_failed_request(
+        tmp_path, trained_model_dir, demo_train_dir, feature_cache_dir, backbone_weights, demo_image,  # noqa: F811
+        one_torch_thread):
+    models = tmp_path / "models"
+    first = "a"
+    artifact.make_current(copy_model(trained_model_dir, models / first, first))
+    with gunicorn(tmp_path, models / "current", backbone_weights) as url:
+        assert get_json(f"{url}/healthz") == {"status": "ok", "model_version": first}
+        with classifying(url, demo_image[1]) as answers:
+            wait_for(lambda: len(answers) >= 4, timeout=MAX_SECONDS)
+            trained = train_classifier([demo_train_dir], quick_config(backbone_weights, feature_cache_dir),
+                                       out_dir=models / "b", log=lambda _: None)
+            artifact.make_current(trained.model_dir)
+            second = trained.model.version
+            wait_for(lambda: [v for _, v in answers[-SETTLED:]] == [second] * SETTLED, timeout=MAX_SECONDS)
+        assert [status for status, _ in answers] == [201] * len(answers)  # inside: a failure shows the log
+        versions = [v for _, v in answers]
+        assert versions[0] == first and set(versions) == {first, second}
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Training here beside the server's workers: one torch thread each, not a fight for the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@contextmanager
+def gunicorn(tmp_path: Path, model_dir: Path, weights: str):
+    """The repository's gunicorn.conf.py with two workers on a free local port; yields its URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("PORT", "WEB_CONCURRENCY")} | {
+        "DJANGO_SETTINGS_MODULE": "idclass.settings", "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50),
+        "SECURE_SSL_REDIRECT": "false", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "IDCLASS_MODEL_DIR": str(model_dir), "IDCLASS_BACKBONE_WEIGHTS": weights,
+        "IDCLASS_MEDIA_ROOT": str(tmp_path / "media"), "IDCLASS_MODEL_CHECK_SECONDS": "1", "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True,
+                   timeout=120)
+    log = tmp_path / "gunicorn.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind",
+                                   f"127.0.0.1:{port}", "--workers", "2", "--no-control-socket"], cwd=ROOT, env=env,
+                                  stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: server.poll() is not None or get_json(f"{url}/healthz"), timeout=MAX_SECONDS)
+        assert server.poll() is None, log.read_text()
+        yield url
+    except AssertionError as exc:
+        lines = [line for line in log.read_text().splitlines() if "POST /api/v1/classify" not in line]
+        raise AssertionError("\n".join([str(exc), "--- gunicorn's log, less the POSTs ---", *lines[-60:]])) from exc
+    finally:
+        server.send_signal(signal.SIGINT)  # gunicorn's quick shutdown: the test is done with it
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
+
+
+def get_json(url: str) -> dict | None:
+    """The JSON body of a 200 answer; None when there is no server yet or it answers otherwise."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.load(response)
+    except OSError:  # refused, reset, timed out, or an HTTP error status
+        return None
+
+
+def post_image(url: str, image: bytes) -> tuple[int | None, str | None]:
+    """(status, model_version) of one POST /api/v1/classify; status None when there was no answer."""
+    boundary = uuid.uuid4().hex
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="photo.jpg"\r\n'
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + image + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(f"{url}/api/v1/classify", body,
+                                     {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.load(response)["model_version"]
+    except urllib.error.HTTPError as exc:
+        return exc.code, None
+    except OSError:  # refused, reset or timed out
+        return None, None
+
+
+@contextmanager
+def classifying(url: str, image: bytes, clients: int = 2):
+    """`clients` threads post the image over and over, paced to at most MAX_REQUESTS in MAX_SECONDS
+    in all, until the block ends; yields the (status, model_version) answers as they come."""
+    answers, stop, deadline = [], threading.Event(), time.monotonic() + MAX_SECONDS
+    pause = clients * MAX_SECONDS / MAX_REQUESTS
+
+    def client():
+        while len(answers) < MAX_REQUESTS and time.monotonic() < deadline:
+            answers.append(post_image(url, image))
+            if stop.wait(pause):
+                return
+
+    threads = [threading.Thread(target=client, name=f"client-{i}") for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield answers
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
