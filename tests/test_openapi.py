@@ -102,8 +102,10 @@ def test_no_model(client, spec, no_model):  # noqa: F811
     assert conforms(spec, client.get("/healthz"), 503)["status"] == "unavailable"
 
 
-def test_healthz_ready(client, spec, served_model):  # noqa: F811
+def test_healthz_ready(client, spec, served_model, monkeypatch):  # noqa: F811
     assert conforms(spec, client.get("/healthz"), 200) == {"status": "ok", "model_version": served_model.version}
+    monkeypatch.setattr("idclass.views.reload_error", lambda: "ModelUnreadable: the new model could not be loaded")
+    assert "reload_error" in conforms(spec, client.get("/healthz"), 200)
 
 
 def test_an_answer_the_document_does_not_allow_is_caught(client, spec, served_model):  # noqa: F811
