@@ -31,6 +31,8 @@ class Command(BaseCommand):
         except ClassifierError as exc:
             raise CommandError(exc.message) from exc
         files = image_paths(paths)
+        if csv:
+            csv.parent.mkdir(parents=True, exist_ok=True)
         with open(csv, "w", newline="") if csv else contextlib.nullcontext(self.stdout) as out:
             items = tqdm(predictor.predict_each(files, batch_size), total=len(files), unit="image", file=sys.stderr,
                          disable=options["verbosity"] == 0)
