@@ -54,7 +54,7 @@ def _tile(path: Path, truth: str, answer: Classification) -> Image.Image:
         scale = img.width / answer.width
         draw.polygon([(left + x * scale, top + y * scale) for x, y in loc.quad], outline=(0, 200, 60), width=3)
     outline = "" if loc is None else (", outline" if loc.found else ", no outline")
-    caption = [_fit(path.name), f"true: {truth}", f"said: {answer.document_type} {answer.score:.2f}",
+    caption = [_fit(path.name), f"true: {truth}", f"said: {answer.document_type} {answer.score:.4f}",
                f"band: {answer.band.value}{outline}"]
     colour = WRONG if answer.document_type != truth else LOW
     for n, line in enumerate(caption):
