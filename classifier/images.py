@@ -81,7 +81,10 @@ def _open(source: ImageSource) -> Image.Image:
             raise InvalidImage("missing", f"No such file: {path}")
         if path.stat().st_size == 0:
             raise InvalidImage("empty", "The file is empty.")
-        stream = io.BytesIO(path.read_bytes())
+        try:
+            stream = io.BytesIO(path.read_bytes())
+        except OSError as exc:  # no permission, a failing disk: one bad file in a folder
+            raise InvalidImage("unreadable", f"Cannot read {path}: {exc.strerror or exc}") from exc
     else:
         data = source.read()
         if not data:
@@ -107,6 +110,12 @@ def _open(source: ImageSource) -> Image.Image:
 def image_files(folder: Path) -> list[Path]:
     """The images under ``folder`` (recursively, by suffix), sorted."""
     return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def image_paths(paths: list[Path]) -> list[Path]:
+    """The images a person names: each folder's ``image_files``, each other path as given
+    (whatever its name, so a missing or odd file gets its own answer rather than vanishing)."""
+    return [f for p in map(Path, paths) for f in (image_files(p) if p.is_dir() else [p])]
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

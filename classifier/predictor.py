@@ -5,14 +5,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import torch
+from PIL import Image
 
 from classifier import artifact
 from classifier.backbone import BackboneSpec, check_compatible, load_backbone
 from classifier.bands import ConfidenceBand
-from classifier.errors import BackboneUnavailable
+from classifier.errors import BackboneUnavailable, InvalidImage
 from classifier.images import ImageSource, load_image, to_tensor
 from classifier.localise import Localisation
 from classifier.preprocessing import document_view
@@ -40,6 +41,15 @@ class Classification:
     image_format: str | None  # the file's format (``images.SUPPORTED_FORMATS``), None for a decoded image
     localisation: Localisation | None = None  # None when the model does not localise
     timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One image of ``Predictor.predict_each``: its answer, or why it has none."""
+
+    source: ImageSource
+    classification: Classification | None
+    error: InvalidImage | None
 
 
 class Predictor:
@@ -70,11 +80,52 @@ class Predictor:
     def predict_batch(self, images: Sequence[ImageSource], localise: bool = True) -> list[Classification]:
         """Raises InvalidImage for the first image that cannot be classified. With
         localise=False the whole image is classified (to measure what localising adds)."""
-        localiser = self.localiser if localise else None
         t0 = time.perf_counter()
+        decoded = [self.decode(img, localise) for img in images]
+        return self.classify_decoded(decoded, localise, decode_s=time.perf_counter() - t0)
+
+    def predict_each(self, images: Iterable[ImageSource], batch_size: int = 32,
+                     localise: bool = True) -> Iterator[BatchItem]:
+        """One item per image, in order, with its answer or the reason there is none: a bad
+        file costs only its own answer, never its batch's. Lazy, so callers can show progress."""
+        pending: list[ImageSource] = []
+        for image in images:
+            pending.append(image)
+            if len(pending) == batch_size:
+                yield from self._predict_chunk(pending, localise)
+                pending = []
+        if pending:
+            yield from self._predict_chunk(pending, localise)
+
+    def _predict_chunk(self, images: list[ImageSource], localise: bool) -> list[BatchItem]:
+        t0 = time.perf_counter()
+        decoded: dict[int, Image.Image] = {}
+        errors: dict[int, InvalidImage] = {}
+        for i, image in enumerate(images):
+            try:
+                decoded[i] = self.decode(image, localise)
+            except InvalidImage as exc:
+                errors[i] = exc
+        answers = dict(zip(decoded, self.classify_decoded(list(decoded.values()), localise,
+                                                          decode_s=time.perf_counter() - t0)))
+        return [BatchItem(image, answers.get(i), errors.get(i)) for i, image in enumerate(images)]
+
+    def decode(self, image: ImageSource, localise: bool = True) -> Image.Image:
+        """The image as ``classify_decoded`` takes it, or InvalidImage: decoded once, at the
+        size the model needs, with the file's own size and format kept in ``info``."""
         # a located document is a part of the photo: decode enough pixels to cut it out
-        min_size = self.prep.size * (2 if localiser else 1)
-        decoded = [load_image(img, min_size=min_size) for img in images]
+        min_size = self.prep.size * (2 if localise and self.localiser else 1)
+        return load_image(image, min_size=min_size)
+
+    def classify_decoded(self, decoded: Sequence[Image.Image], localise: bool = True,
+                         decode_s: float = 0.0) -> list[Classification]:
+        """Classify images from ``decode`` in one forward pass. Not images from elsewhere: their
+        ``info`` lacks the original size the corners are given in. ``decode_s``: the time their
+        decoding took, shared out in the timings."""
+        if not decoded:
+            return []
+        localiser = self.localiser if localise else None
+        n = len(decoded)
         t_decoded = time.perf_counter()
         views = [document_view(img, localiser) for img in decoded]
         t1 = time.perf_counter()
@@ -84,9 +135,9 @@ class Predictor:
             t2 = time.perf_counter()
             probs = torch.softmax(self.model.head(features) / self.model.temperature, 1)
         t3 = time.perf_counter()
-        per_image = {"decode_ms": (t_decoded - t0) * 1000 / len(images),
-                     "localise_ms": (t1 - t_decoded) * 1000 / len(images), "features_ms": (t2 - t1) * 1000 / len(images),
-                     "head_ms": (t3 - t2) * 1000 / len(images), "total_ms": (t3 - t0) * 1000 / len(images)}
+        per_image = {"decode_ms": decode_s * 1000 / n, "localise_ms": (t1 - t_decoded) * 1000 / n,
+                     "features_ms": (t2 - t1) * 1000 / n, "head_ms": (t3 - t2) * 1000 / n,
+                     "total_ms": (decode_s + t3 - t_decoded) * 1000 / n}
         return [self._classification(p, img, found, per_image) for p, img, (_, found) in zip(probs, decoded, views)]
 
     def _classification(self, probs: torch.Tensor, img, found: Localisation | None, timings) -> Classification:

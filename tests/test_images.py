@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from classifier.errors import InvalidImage
-from classifier.images import load_image, resize_for_model, to_tensor
+from classifier.images import image_paths, load_image, resize_for_model, to_tensor
 
 
 def encode(img: Image.Image, fmt: str, **kw) -> bytes:
@@ -150,6 +150,27 @@ def test_refuses_missing_path(tmp_path):
     with pytest.raises(InvalidImage) as err:
         load_image(tmp_path / "nope.jpg")
     assert err.value.code == "missing"
+
+
+def test_unreadable_file_is_an_invalid_image(tmp_path, monkeypatch):
+    path = tmp_path / "locked.png"
+    path.write_bytes(encode(gradient(), "PNG"))
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(type(path), "read_bytes", denied)  # chmod does not stop root, who may run the tests
+    with pytest.raises(InvalidImage, match="Permission denied") as err:
+        load_image(path)
+    assert err.value.code == "unreadable"
+
+
+def test_image_paths_expand_folders_and_keep_named_files(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for name in ("a/1.jpg", "a/b/2.PNG", "a/notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    named = tmp_path / "scan.dat"
+    assert image_paths([tmp_path / "a", named]) == [tmp_path / "a/1.jpg", tmp_path / "a/b/2.PNG", named]
 
 
 def test_large_jpeg_fast_path_matches_full_decode():

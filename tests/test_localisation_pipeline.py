@@ -1,4 +1,5 @@
 """The predictor localises first: the rectified document when found, else the whole image."""
+import csv
 import json
 
 import numpy as np
@@ -68,3 +69,6 @@ def test_evaluation_reports_localisation(trained_model_dir, captures, backbone_w
     assert loc["n"] == report["n"]
     assert 0 <= loc["share_not_found"] <= 1 and loc["mean_iou"] > 0.5
     assert {"accuracy_localised", "accuracy_whole_image", "share_iou_0_8"} <= loc.keys()
+    with open(tmp_path / "predictions.csv", newline="") as fh:
+        ious = [float(row["iou"]) for row in csv.DictReader(fh)]  # every capture has its corner file
+    assert len(ious) == loc["n"] and np.mean(ious) == pytest.approx(loc["mean_iou"], abs=1e-3)

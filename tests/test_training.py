@@ -1,16 +1,22 @@
 """Training end to end on a small demo set, evaluated on a differently seeded one."""
+import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from classifier import artifact
+from classifier.bands import ConfidenceBand
 from classifier.head import MLPHead
-from classifier.predictor import Predictor
+from classifier.localise import Localisation
+from classifier.predictor import Alternative, Classification, Predictor
 from classifier.preprocessing import Preprocessing
 from classifier.synth.demo import make_demo_dataset
-from classifier.training.evaluate import evaluate_classifier
+from classifier.training.evaluate import PREDICTION_COLUMNS, evaluate_classifier, write_predictions
+from classifier.training.errors_sheet import write_errors_sheet
 from classifier.training.features import Augmentation, FeatureCache
 from classifier.training.train import fit_temperature, train_classifier
 from tests.conftest import quick_config
@@ -37,6 +43,16 @@ def test_trains_and_generalises_to_other_seed(trained_model_dir, demo_test_dir, 
     assert sum(b["count"] for b in saved["bands"].values()) == saved["n"]
     assert (tmp_path / "confusion.png").stat().st_size > 1000
     assert (tmp_path / "reliability.png").stat().st_size > 1000
+    with open(tmp_path / "predictions.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == saved["n"] and list(rows[0]) == list(PREDICTION_COLUMNS)
+    assert {r["path"] for r in rows} == {str(p) for p in demo_test_dir.glob("*/*.jpg")}
+    assert all(r["true_type"] == Path(r["path"]).parent.name and r["iou"] for r in rows)  # corner files exist
+    assert sum(r["true_type"] == r["document_type"] for r in rows) == round(saved["accuracy"] * saved["n"])
+    sheet = saved["errors_sheet"]
+    with Image.open(tmp_path / "errors.png") as img:
+        assert img.width >= 400 and 30 <= img.height <= 8 * 300  # a title line, at most 8 rows of thumbnails
+    assert sheet["shown"] + sheet["left_out"] == sheet["wrong"] + sheet["low_band"]
     if backbone_weights == "random":
         pytest.skip("accuracy needs the pretrained weights: an untrained MobileNetV3's features collapse to "
                     "near zero, and its measured accuracy is chance (0.10)")
@@ -116,3 +132,38 @@ def test_temperature_sharpens_only_when_validation_shows_how_far():
     x = torch.cat([x, x[:1]])
     t = fit_temperature(head, x, torch.tensor([0, 1, 0, 1, 1]))
     assert 0.05 < t < 20 and t != 1.0
+
+
+def answer(document_type: str, score: float, band: ConfidenceBand, quad=None) -> Classification:
+    """An answer as the predictor gives it, for a 400x300 image, without running a model."""
+    return Classification(document_type, document_type, score, band, [Alternative(document_type, document_type, score)],
+                          "test", 400, 300, "PNG", Localisation(quad, 0.9 if quad is not None else 0.0))
+
+
+def test_predictions_csv_fills_iou_only_where_corners_are_known(tmp_path):
+    from classifier.training.dataset import LabelledImage
+    quad = np.array([[10, 10], [390, 10], [390, 290], [10, 290]], float)
+    images = [LabelledImage(tmp_path / "a" / "1.jpg", "a", ""), LabelledImage(tmp_path / "b" / "2.jpg", "b", "")]
+    data = type("Data", (), {"images": images})
+    answers = [answer("a", 0.9, ConfidenceBand.HIGH, quad), answer("a", 0.5, ConfidenceBand.LOW)]
+    write_predictions(tmp_path / "p.csv", data, answers, [quad, None])
+    with open(tmp_path / "p.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["iou"] for r in rows] == ["1.0000", ""]
+    assert [r["outline_found"] for r in rows] == ["true", "false"]
+    assert json.loads(rows[0]["corners"]) == quad.tolist() and rows[1]["corners"] == ""
+
+
+def test_errors_sheet_shows_at_most_the_limit_and_says_when_there_are_none(tmp_path):
+    path = tmp_path / "photo.png"
+    Image.new("RGB", (400, 300), (90, 120, 160)).save(path)
+    quad = np.array([[40, 30], [360, 30], [360, 270], [40, 270]], float)
+    answers = [answer("b", 0.8, ConfidenceBand.HIGH, quad)] * 5 + [answer("a", 0.3, ConfidenceBand.LOW)] * 2
+    counts = write_errors_sheet(tmp_path / "e.png", [path] * 7, ["a"] * 7, answers, limit=4)
+    assert counts == {"wrong": 5, "low_band": 2, "shown": 4, "left_out": 3}
+    with Image.open(tmp_path / "e.png") as sheet:
+        assert sheet.width > 4 * 200 and sheet.height > 200
+    right = [answer("a", 0.99, ConfidenceBand.HIGH)] * 3
+    assert write_errors_sheet(tmp_path / "none.png", [path] * 3, ["a"] * 3, right)["shown"] == 0
+    with Image.open(tmp_path / "none.png") as sheet:
+        assert sheet.width <= 600 and sheet.height < 100  # only the line that says so

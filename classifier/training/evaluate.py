@@ -1,6 +1,7 @@
 """Evaluating a trained model on a labelled folder, through the serving code path."""
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -12,20 +13,25 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from classifier.bands import ConfidenceBand  # noqa: E402
-from classifier.predictor import Predictor  # noqa: E402
+from classifier.predictor import Classification, Predictor  # noqa: E402
+from classifier.results import RESULT_COLUMNS, result_fields  # noqa: E402
 from classifier.training.dataset import scan  # noqa: E402
-from classifier.training.metrics import classification_metrics, localisation_metrics  # noqa: E402
+from classifier.training.errors_sheet import write_errors_sheet  # noqa: E402
+from classifier.training.metrics import classification_metrics, localisation_metrics, polygon_iou  # noqa: E402
+
+# predictions.csv: document_type is the predicted type; see classifier.results for the rest
+PREDICTION_COLUMNS = ("path", "true_type", *RESULT_COLUMNS, "iou")
 
 
 def evaluate_classifier(predictor: Predictor, data_dirs: list[Path], report_dir: Path, batch_size: int = 32) -> dict:
     classes = predictor.model.classes
     data = scan(data_dirs, classes=classes)
     targets = np.array(data.targets())
-    probs, found_quads = predict_all(predictor, data, batch_size)
+    probs, answers = predict_all(predictor, data, batch_size)
     report = classification_metrics(targets, probs, len(classes))
     true_quads = [true_quad(img.path) for img in data.images]
     if predictor.localiser is not None and all(q is not None for q in true_quads):
-        report["localisation"] = localisation_metrics(found_quads, true_quads)
+        report["localisation"] = localisation_metrics([found_quad(a) for a in answers], true_quads)
         whole, _ = predict_all(predictor, data, batch_size, localise=False)
         report["localisation"] |= {"accuracy_localised": report["accuracy"],
                                    "accuracy_whole_image": float((whole.argmax(1) == targets).mean())}
@@ -40,6 +46,9 @@ def evaluate_classifier(predictor: Predictor, data_dirs: list[Path], report_dir:
     report["data_dirs"] = [str(d) for d in data.dirs]
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
+    write_predictions(report_dir / "predictions.csv", data, answers, true_quads)
+    report["errors_sheet"] = write_errors_sheet(report_dir / "errors.png", [img.path for img in data.images],
+                                                [img.label for img in data.images], answers)
     (report_dir / "report.json").write_text(json.dumps(report, indent=2))
     plot_confusion(report["confusion"], classes, report_dir / "confusion.png")
     plot_reliability(report["reliability"], report["ece"], report_dir / "reliability.png")
@@ -48,18 +57,35 @@ def evaluate_classifier(predictor: Predictor, data_dirs: list[Path], report_dir:
 
 def predict_all(predictor: Predictor, data, batch_size: int, localise: bool = True):
     """Scores of every class the model ranked (top_k: all that accuracy, ECE and bands
-    need), and the document's corners where the localiser found them."""
+    need), and every image's answer."""
     index = {c: i for i, c in enumerate(predictor.model.classes)}
     probs = np.zeros((len(data.images), len(index)), dtype=np.float32)
-    quads = []
+    answers = []
     desc = "evaluating" if localise else "evaluating whole images"
     for start in tqdm(range(0, len(data.images), batch_size), desc=desc, unit="batch"):
         batch = data.images[start:start + batch_size]
         for row, prediction in enumerate(predictor.predict_batch([img.path for img in batch], localise), start):
             for alt in prediction.top_k:
                 probs[row, index[alt.document_type]] = alt.score
-            quads.append(prediction.localisation.quad if prediction.localisation else None)
-    return probs, quads
+            answers.append(prediction)
+    return probs, answers
+
+
+def found_quad(answer: Classification) -> np.ndarray | None:
+    """The document's corners where the localiser found them."""
+    return answer.localisation.quad if answer.localisation else None
+
+
+def write_predictions(path: Path, data, answers: list[Classification], true_quads: list) -> None:
+    """predictions.csv, one ``PREDICTION_COLUMNS`` row per image, to sort and filter the answers
+    behind the metrics. ``iou``: with the true corners, where a corner file and a localiser exist."""
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, PREDICTION_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for img, answer, truth in zip(data.images, answers, true_quads, strict=True):
+            located = truth is not None and answer.localisation is not None
+            iou = f"{polygon_iou(found_quad(answer), truth):.4f}" if located else ""
+            writer.writerow({"path": str(img.path), "true_type": img.label, **result_fields(answer), "iou": iou})
 
 
 def true_quad(path: Path) -> np.ndarray | None:

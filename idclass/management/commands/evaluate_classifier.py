@@ -9,7 +9,8 @@ from classifier.training.evaluate import evaluate_classifier, format_table
 
 
 class Command(BaseCommand):
-    help = "Evaluate a trained model on a folder of class folders; writes report.json and plots."
+    help = ("Evaluate a trained model on a folder of class folders; writes report.json, predictions.csv, plots "
+            "and errors.png, a contact sheet of the wrong and low-band answers.")
 
     def add_arguments(self, parser):
         parser.add_argument("data_dirs", nargs="+", type=Path)
@@ -24,4 +25,7 @@ class Command(BaseCommand):
         except ClassifierError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(format_table(report))
-        self.stdout.write(f"report, confusion.png and reliability.png written to {report_dir}")
+        sheet = report["errors_sheet"]
+        self.stdout.write(f"report.json, predictions.csv (one row per image), confusion.png, reliability.png and "
+                          f"errors.png ({sheet['shown']} wrong or low-band answers shown, {sheet['left_out']} "
+                          f"left out) written to {report_dir}")
