@@ -40,7 +40,8 @@ class InvalidImage(ClassifierError):
     """An input that cannot be classified; ``code`` names the reason for programs."""
 
     # Every code there is: the web API's error statuses and its OpenAPI document are made from these.
-    CODES = ("empty", "missing", "not_an_image", "unsupported_format", "corrupt", "too_small", "too_many_pixels")
+    CODES = ("empty", "missing", "unreadable", "not_an_image", "unsupported_format", "corrupt", "too_small",
+             "too_many_pixels")
 
     def __init__(self, code: str, message: str):
         if code not in self.CODES:

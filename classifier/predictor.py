@@ -13,6 +13,7 @@ from PIL import Image
 from classifier import artifact
 from classifier.backbone import BackboneSpec, check_compatible, load_backbone
 from classifier.bands import ConfidenceBand
+from classifier.device import resolve_device
 from classifier.errors import BackboneUnavailable, InvalidImage
 from classifier.images import ImageSource, load_image, to_tensor
 from classifier.localise import Localisation
@@ -57,13 +58,16 @@ class Predictor:
     already uses `threads` cores, so running two at once only thrashes)."""
 
     def __init__(self, model_dir: Path, weights: str | Path | None = None, threads: int | None = None,
-                 top_k: int = 3):
-        """``threads``: torch's intra-op threads for this process (None leaves torch's default)."""
+                 top_k: int = 3, device: str = "cpu"):
+        """``threads``: torch's intra-op threads for this process (None leaves torch's default).
+        ``device``: where the backbone runs (``classifier.device``); the localiser and head stay on the CPU."""
         self.model = artifact.load_model(model_dir)
         if threads:
             torch.set_num_threads(threads)
+        self.device = resolve_device(device)
         self.extractor, spec = load_backbone(self.model.backbone.name, _weights_for(self.model.backbone, weights))
         check_compatible(self.model.backbone, spec)
+        self.extractor.to(self.device)
         self.prep = self.model.preprocessing
         self.localiser = artifact.localiser_for(self.prep)
         self.calibration = self.model.calibration
@@ -131,7 +135,7 @@ class Predictor:
         t1 = time.perf_counter()
         batch = torch.stack([to_tensor(view, self.prep.size, self.prep.resize) for view, _ in views])
         with self._lock, torch.inference_mode():
-            features = self.extractor(batch, self.prep.pooling, self.prep.rotations)
+            features = self.extractor(batch.to(self.device), self.prep.pooling, self.prep.rotations).cpu()
             t2 = time.perf_counter()
             probs = torch.softmax(self.model.head(features) / self.model.temperature, 1)
         t3 = time.perf_counter()

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from classifier.device import describe, resolve_device
+from classifier.predictor import Predictor
 from classifier.errors import DeviceUnavailable
 from classifier.training.train import train_classifier
 from tests.conftest import quick_config
@@ -42,3 +43,24 @@ def test_gpu_training_gives_the_cpu_answers(demo_train_dir, backbone_weights, tm
     assert [p.name for p in cpu_cache] == [p.name for p in gpu_cache]
     for a, b in zip(cpu_cache, gpu_cache):
         np.testing.assert_allclose(np.load(a), np.load(b), rtol=1e-3, atol=1e-3)
+    images = sorted(demo_train_dir.glob("*/*.jpg"))[:8]
+    on_cpu = Predictor(tmp_path / "cpu", weights=backbone_weights, device="cpu").predict_batch(images)
+    on_gpu = Predictor(tmp_path / "cpu", weights=backbone_weights, device="cuda").predict_batch(images)
+    assert [a.document_type for a in on_cpu] == [b.document_type for b in on_gpu]
+    assert np.allclose([a.score for a in on_cpu], [b.score for b in on_gpu], atol=1e-3)
+
+
+def test_commands_take_the_device_and_say_it(trained_model_dir, backbone_weights, demo_train_dir, settings, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+    settings.IDCLASS_BACKBONE_WEIGHTS = backbone_weights
+    out = StringIO()
+    call_command("evaluate_classifier", str(demo_train_dir), "--model", str(trained_model_dir), "--device", "cpu",
+                 "--report-dir", str(tmp_path / "r"), stdout=out)
+    assert "backbone on cpu (" in out.getvalue()
+    err = StringIO()
+    call_command("classify_images", str(demo_train_dir), "--model", str(trained_model_dir), "--device", "cpu",
+                 "--csv", str(tmp_path / "c.csv"), stderr=err, verbosity=0)
+    assert "backbone on cpu (" in err.getvalue()
+

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from classifier.device import DEVICE_CHOICES, describe
 from classifier.errors import ClassifierError
 from classifier.images import image_paths
 from classifier.predictor import Predictor
@@ -21,15 +22,18 @@ class Command(BaseCommand):
         parser.add_argument("--csv", type=Path, help="write the rows here instead of to stdout")
         parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
         parser.add_argument("--model", type=Path, default=settings.IDCLASS_MODEL_DIR)
+        parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
+                            help="where the backbone runs (auto: a CUDA GPU when present)")
 
-    def handle(self, paths, csv, batch_size, model, **options):
+    def handle(self, paths, csv, batch_size, model, device, **options):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1")
         try:
             predictor = Predictor(model, weights=settings.IDCLASS_BACKBONE_WEIGHTS or None,
-                                  threads=settings.IDCLASS_TORCH_THREADS)
+                                  threads=settings.IDCLASS_TORCH_THREADS, device=device)
         except ClassifierError as exc:
             raise CommandError(exc.message) from exc
+        self.stderr.write(f"backbone on {describe(predictor.device)}", style_func=str)
         files = image_paths(paths)
         if csv:
             csv.parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from classifier.device import DEVICE_CHOICES, describe
 from classifier.errors import ClassifierError
 from classifier.predictor import Predictor
 from classifier.training.evaluate import evaluate_classifier, format_table
@@ -15,12 +16,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("data_dirs", nargs="+", type=Path)
         parser.add_argument("--model", type=Path, default=settings.IDCLASS_MODEL_DIR)
+        parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
+                            help="where the backbone runs (auto: a CUDA GPU when present)")
         parser.add_argument("--report-dir", type=Path, required=True)
 
-    def handle(self, data_dirs, model, report_dir, **options):
+    def handle(self, data_dirs, model, report_dir, device, **options):
         try:
             predictor = Predictor(model, weights=settings.IDCLASS_BACKBONE_WEIGHTS or None,
-                                  threads=settings.IDCLASS_TORCH_THREADS)
+                                  threads=settings.IDCLASS_TORCH_THREADS, device=device)
+            self.stdout.write(f"backbone on {describe(predictor.device)}")
             report = evaluate_classifier(predictor, data_dirs, report_dir)
         except ClassifierError as exc:
             raise CommandError(exc.message) from exc
