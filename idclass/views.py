@@ -1,7 +1,9 @@
 import io
 
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
@@ -51,6 +53,9 @@ def own_image(request, prediction_id):
 @never_cache
 @staff_member_required
 def review_image(request, prediction_id, size=PREVIEW_SIZE):
+    """For reviewers: the staff the admin lets see predictions (view or change permission), no other staff."""
+    if not admin.site.get_model_admin(Prediction).has_view_permission(request):
+        raise PermissionDenied
     return preview(get_object_or_404(Prediction, id=prediction_id), size)
 
 

@@ -144,6 +144,21 @@ def test_images_are_for_staff_only(queue):
             assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
 
 
+def test_images_are_for_staff_who_may_see_predictions(queue):
+    """Staff without a permission on predictions (the admin answers them 403) get no image either."""
+    from django.contrib.auth.models import Permission
+    staff = User.objects.create_user("clerk", password="pw", is_staff=True)
+    client = Client()
+    client.login(username="clerk", password="pw")
+    url = f"/review/{queue['low'].id}/image"
+    assert client.get(url).status_code == 403 and client.get(LIST).status_code == 403
+    for codename in ("view_prediction", "change_prediction"):
+        staff.user_permissions.set([Permission.objects.get(codename=codename)])
+        staff = User.objects.get(pk=staff.pk)  # permissions are cached on the user
+        client.force_login(staff)
+        assert client.get(url).status_code == 200, codename
+
+
 def test_deleting_in_the_admin_deletes_the_image(admin_client, queue, media_root,  # noqa: F811
                                                  django_capture_on_commit_callbacks):
     low = queue["low"]
