@@ -39,3 +39,16 @@ def test_path_settings_leave_links_as_links(monkeypatch, tmp_path):
     (tmp_path / "current").symlink_to("v1")
     monkeypatch.setenv("IDCLASS_MODEL_DIR", f"{tmp_path}/v1/../current")
     assert env_path("IDCLASS_MODEL_DIR", Path("unused")) == tmp_path / "current"
+
+
+def test_sqlite_runs_in_wal_mode_and_waits_for_a_lock(tmp_path):
+    """Several server processes on one SQLite file: a writer waits for the lock, readers are not blocked."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "idclass.settings", "SECRET_KEY": "x",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    code = ("from django.db import connection; c = connection.cursor(); c.execute('PRAGMA journal_mode'); "
+            "print(c.fetchone()[0], connection.connection.execute('PRAGMA busy_timeout').fetchone()[0])")
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].split() == ["wal", "20000"]
+
