@@ -27,7 +27,7 @@ def result_fields(answer: Classification | None) -> dict[str, str]:
         return dict.fromkeys(RESULT_COLUMNS, "")
     loc = answer.localisation
     found = "" if loc is None else str(loc.found).lower()
-    corners = json.dumps([[round(float(x), 1), round(float(y), 1)] for x, y in loc.quad]) if loc and loc.found else ""
+    corners = json.dumps(loc.as_json()["quad"]) if loc and loc.found else ""
     return {"document_type": answer.document_type, "label": answer.label,
             "score": f"{answer.score:.{SCORE_DECIMALS}f}", "band": answer.band.value,
             "outline_found": found, "corners": corners}

@@ -15,7 +15,6 @@ from django.utils import timezone
 from classifier.bands import ConfidenceBand
 
 if TYPE_CHECKING:  # the record needs the classifier's types, not torch, to be imported
-    from classifier.localise import Localisation
     from classifier.predictor import Classification
 
 
@@ -85,7 +84,8 @@ class Prediction(models.Model):
         return cls(original_name=original_name, sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data),
                    width=result.width, height=result.height, document_type=result.document_type,
                    score=result.score, band=result.band.value, top_k=top_k, model_version=result.model_version,
-                   latency_ms=result.timings_ms["total_ms"], localisation=localisation_json(result.localisation))
+                   latency_ms=result.timings_ms["total_ms"],
+                   localisation=result.localisation.as_json() if result.localisation else None)
 
     @property
     def label(self) -> str:
@@ -125,15 +125,6 @@ class Prediction(models.Model):
         self.review_status = self.Review.CONFIRMED if label == self.document_type else self.Review.CORRECTED
         self.reviewer = reviewer
         self.reviewed_at = timezone.now()
-
-
-def localisation_json(found: Localisation | None) -> dict | None:
-    """Where the document was found, as stored and as the API gives it: corners in the upright
-    image's pixels, the corner nearest its top-left first and clockwise."""
-    if found is None:
-        return None
-    return {"found": found.found, "confidence": round(found.confidence, 4),
-            "quad": found.quad.round(1).tolist() if found.found else None}
 
 
 @receiver(post_delete, sender=Prediction)
