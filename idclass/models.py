@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
+import time
 import uuid
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -18,12 +24,73 @@ if TYPE_CHECKING:  # the record needs the classifier's types, not torch, to be i
     from classifier.predictor import Classification
 
 
+class StorageUnavailable(Exception):
+    """Images cannot be written now: the volume is (nearly) full when `full`, else unwritable."""
+
+    def __init__(self, full: bool):
+        super().__init__("no room for images" if full else "images cannot be written")
+        self.full = full
+
+
 class DocumentStorage(FileSystemStorage):
     """Uploaded identity documents: readable by the server's user only, and without
-    any URL, so only the session-guarded and staff-only views can stream them."""
+    any URL, so only the session-guarded and staff-only views can stream them.
+
+    An image is written whole or not at all (`save_document`), and it is there before the
+    record that names it, so a process killed mid-upload leaves at most a file without a
+    record, which `orphans` finds and purge_predictions deletes."""
+
+    PARTIAL_DIR = ".partial"  # images being written, under names no record uses
 
     def __init__(self):
         super().__init__(file_permissions_mode=0o600, directory_permissions_mode=0o700)
+
+    def save_document(self, name: str, data: bytes) -> None:
+        """Write `data` as `name`: to a private temporary file first, then renamed into place."""
+        with storage_errors():
+            temporary, fd = self._partial_file()
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(temporary, self.path(name))
+            finally:
+                temporary.unlink(missing_ok=True)
+
+    def check_writable(self) -> None:
+        """Raises StorageUnavailable when an image could not be written now."""
+        with storage_errors():
+            temporary, fd = self._partial_file()
+            os.close(fd)
+            temporary.unlink()
+
+    def check_room(self, incoming: int) -> None:
+        """Raises StorageUnavailable when `incoming` bytes would leave less than IDCLASS_MIN_FREE_BYTES free."""
+        folder = Path(self.location)
+        while not folder.exists() and folder != folder.parent:  # made by the first upload, on its parent's volume
+            folder = folder.parent
+        with storage_errors():
+            free = shutil.disk_usage(folder).free
+        if free - incoming < settings.IDCLASS_MIN_FREE_BYTES:
+            raise StorageUnavailable(full=True)
+
+    def _partial_file(self) -> tuple[Path, int]:
+        """A new file only the server's user can read, and its descriptor, open for writing."""
+        partial = Path(self.path(self.PARTIAL_DIR))
+        partial.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # private from the first upload on
+        partial.mkdir(mode=0o700, exist_ok=True)
+        temporary = partial / f"{uuid.uuid4().hex}.part"
+        return temporary, os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+    def orphans(self, in_use: set[str], older_than: timedelta) -> list[Path]:
+        """Files no record names (`in_use`), left longer than `older_than` (uploads in flight are younger)."""
+        root = Path(self.location)
+        if not root.is_dir():
+            return []
+        cutoff = time.time() - older_than.total_seconds()
+        files = [*root.iterdir(), *(root / self.PARTIAL_DIR).glob("*")]
+        return [f for f in files if f.is_file() and f.name not in in_use and f.stat().st_mtime < cutoff]
 
     @property
     def base_location(self):
@@ -36,6 +103,15 @@ class DocumentStorage(FileSystemStorage):
 
     def url(self, name):
         raise NotImplementedError("Stored documents have no public URL.")
+
+
+@contextmanager
+def storage_errors():
+    """The file system's errors as the one kind callers handle."""
+    try:
+        yield
+    except OSError as exc:
+        raise StorageUnavailable(full=exc.errno in (errno.ENOSPC, errno.EDQUOT)) from exc
 
 
 class Prediction(models.Model):
@@ -127,9 +203,24 @@ class Prediction(models.Model):
         self.reviewed_at = timezone.now()
 
 
+def delete_unused_image(name: str) -> None:
+    """Identical uploads share one file: it goes with the last record that names it."""
+    if name and not Prediction.objects.filter(image=name).exists():
+        DocumentStorage().delete(name)
+
+
 @receiver(post_delete, sender=Prediction)
 def delete_image_file(sender, instance, **kwargs):
     """Deleting a record, one or in bulk, also deletes its image once that is final."""
     if instance.image:
-        name, storage = instance.image.name, instance.image.storage
-        transaction.on_commit(lambda: storage.delete(name))
+        name = instance.image.name
+        transaction.on_commit(lambda: delete_unused_image(name))
+
+
+class UploadCount(models.Model):
+    """Uploads one client made in one window of one rate: the upload rate limit's counter,
+    in the database so that every server process counts together."""
+
+    key = models.CharField(max_length=100, unique=True, help_text="client key : period seconds : window number")
+    count = models.PositiveIntegerField(default=0)
+    expires = models.DateTimeField(db_index=True)

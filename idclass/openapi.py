@@ -23,12 +23,23 @@ def error_descriptions() -> dict[int, str]:
     return {
         400: f"Refused: no file, an empty or damaged one, not an image, under {MIN_SIDE} px on a side, too many "
              "pixels, or a body that is not multipart/form-data.",
+        401: "The server only takes uploads from signed-in users (IDCLASS_REQUIRE_LOGIN).",
+        404: "No such API endpoint.",
         405: "Any method but POST.",
+        411: "A chunked body without Content-Length.",
         413: f"Larger than the server's limit (IDCLASS_UPLOAD_MAX_BYTES, here "
              f"{filesizeformat(settings.IDCLASS_UPLOAD_MAX_BYTES)}).",
         415: f"An image, but not in a format photos and scans come in ({formats}).",
-        503: "No usable model is loaded; GET /healthz says why.",
+        429: "Too many uploads from this client (IDCLASS_UPLOAD_RATES); Retry-After says when to try again.",
+        500: "A fault on the server, logged there.",
+        503: "No usable model is loaded, or the database or the media folder cannot be used right now; "
+             "GET /healthz says which.",
+        507: "The server's media volume is nearly full (IDCLASS_MIN_FREE_MB).",
     }
+
+
+RETRY_AFTER = {"Retry-After": {"description": "Seconds until trying again may work.", "required": True,
+                               "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
 
 
 def object_schema(properties: dict, **extra) -> dict:
@@ -45,6 +56,8 @@ def error_response(status: int, description: str) -> dict:
                 "content": {"application/json": {"schema": object_schema({"error": error})}}}
     if status == 405:
         response["headers"] = {"Allow": {"required": True, "schema": {"type": "string", "const": "POST"}}}
+    if status in (429, 503):
+        response["headers"] = RETRY_AFTER
     return response
 
 
@@ -77,7 +90,7 @@ def classify_operation() -> dict:
                                                "description": "The photo or scan."}}),
               "encoding": {field: {"contentType": "image/*, application/octet-stream"}}}
     errors = {str(status): {"$ref": f"#/components/responses/Error{status}"}
-              for status in sorted(set(ERROR_STATUS.values())) if status != 405}
+              for status in sorted(set(ERROR_STATUS.values())) if status not in (404, 405)}
     return {"operationId": "classify", "summary": "Classify a photo or scan of an identity document",
             "description": "Stores the prediction for review. No CSRF token is needed. Errors store nothing.",
             "requestBody": {"required": True, "content": {"multipart/form-data": upload}},
@@ -86,13 +99,24 @@ def classify_operation() -> dict:
 
 
 def healthz_operation() -> dict:
-    ok = object_schema({"status": {"const": "ok"}, "model_version": {"type": "string"}})
-    ok["properties"]["reload_error"] = {"type": "string", "description": "Present while a newer model in "
-                                        "IDCLASS_MODEL_DIR failed to load and the previous one still serves."}
-    unavailable = object_schema({"status": {"const": "unavailable"}, "reason": {"type": "string"}})
-    return {"operationId": "healthz", "summary": "Whether this process has a model to serve", "responses": {
+    check = {"type": "string", "description": '"ok", or why not (no file paths)'}
+    checks = object_schema({"model": check, "database": check},
+                           description="media is there too when images are kept (IDCLASS_STORE_IMAGES).")
+    checks["properties"]["media"] = check
+    optional = {
+        "model_version": {"type": "string"},
+        "reload_error": {"type": "string", "description": "Present while a newer model in IDCLASS_MODEL_DIR "
+                         "failed to load and the previous one still serves."},
+        "detail": {"type": "string", "description": "For signed-in staff only: why the model did not load."},
+    }
+    ok = object_schema({"status": {"const": "ok"}, "model_version": optional["model_version"], "checks": checks})
+    ok["properties"] |= {k: v for k, v in optional.items() if k != "model_version"}
+    unavailable = object_schema({"status": {"const": "unavailable"}, "checks": checks,
+                                 "reason": {"type": "string", "description": "The first check that failed."}})
+    unavailable["properties"] |= optional
+    return {"operationId": "healthz", "summary": "Whether this process can classify and keep uploads", "responses": {
         "200": {"description": "Ready.", "content": {"application/json": {"schema": ok}}},
-        "503": {"description": "No usable model; the reason says what to do.",
+        "503": {"description": "Not ready; checks say what is not.",
                 "content": {"application/json": {"schema": unavailable}}}}}
 
 

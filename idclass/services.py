@@ -3,7 +3,7 @@ import unicodedata
 from pathlib import PurePath
 
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import DatabaseError
 from django.http import HttpRequest
 from django.http.multipartparser import MultiPartParserError
@@ -12,7 +12,8 @@ from classifier.errors import InvalidImage
 from classifier.images import FORMAT_SUFFIXES
 from classifier.predictor import Classification
 from idclass.forms import FIELD_ERRORS, TOO_LARGE, UploadForm, too_large_message
-from idclass.models import Prediction
+from idclass.models import DocumentStorage, Prediction, StorageUnavailable, delete_unused_image
+from idclass.rate_limit import seconds_until_allowed
 from idclass.serving import ModelUnavailable, get_predictor
 
 MULTIPART_ALLOWANCE = 64 * 1024  # boundaries, headers and the CSRF token around the file
@@ -25,20 +26,33 @@ ERROR_STATUS: dict[str, int] = {
     **dict.fromkeys(InvalidImage.CODES, 400),  # the file is no photo the classifier can read ...
     "unsupported_format": 415,  # ... or an image in a format nobody uploads as a photo
     TOO_LARGE: 413,
+    "length_required": 411,  # a chunked body without Content-Length
+    "login_required": 401,  # IDCLASS_REQUIRE_LOGIN is on
     "method_not_allowed": 405,
+    "not_found": 404,
+    "rate_limited": 429,
     "model_unavailable": 503,
+    "database_unavailable": 503,  # locked past its timeout, or unreachable
+    "storage_unavailable": 503,  # the media folder cannot be written
+    "storage_full": 507,
+    "server_error": 500,
 }
+UNAVAILABLE_RETRY_SECONDS = 30  # the Retry-After of a 503: the server is meant to recover by itself
 
 
 class UploadRejected(Exception):
-    """An upload that was refused and not stored; `message` is fit to show to a person."""
+    """An upload that was refused and not stored; `message` is fit to show to a person, and
+    `retry_after` (seconds) says when trying again may work, where that is known."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, retry_after: int | None = None):
         if code not in ERROR_STATUS:  # an API answer its document does not list
             raise ValueError(f"unknown error code {code!r}; add it to ERROR_STATUS")
         super().__init__(message)
         self.code = code
         self.message = message
+        if retry_after is None and self.status == 503:
+            retry_after = UNAVAILABLE_RETRY_SECONDS
+        self.retry_after = retry_after
 
     @property
     def status(self) -> int:
@@ -51,14 +65,16 @@ def classify_upload(request: HttpRequest) -> Prediction:
         predictor = get_predictor()
     except ModelUnavailable as exc:
         raise UploadRejected("model_unavailable", str(exc)) from exc
-    # Refuse an oversized body by its declared length, before parsing spools it to disk.
-    if int(request.META.get("CONTENT_LENGTH") or 0) > settings.IDCLASS_UPLOAD_MAX_BYTES + MULTIPART_ALLOWANCE:
-        raise UploadRejected(TOO_LARGE, too_large_message())
+    check_request(request)
     try:
         form = UploadForm(request.POST, request.FILES)
-    except MultiPartParserError as exc:
-        raise UploadRejected("bad_request", "The upload could not be read; send it as multipart/form-data.") from exc
-    if not form.is_valid():
+        valid = form.is_valid()
+    except RequestDataTooBig as exc:
+        raise UploadRejected(TOO_LARGE, too_large_message()) from exc
+    except (MultiPartParserError, SuspiciousOperation) as exc:  # e.g. too many parts
+        raise UploadRejected("bad_request", "The upload could not be read; send one file as multipart/form-data "
+                             "in a field named image.") from exc
+    if not valid:
         error = form.errors.as_data()["image"][0]
         raise UploadRejected(error.code, error.messages[0])
     upload = form.cleaned_data["image"]
@@ -70,17 +86,64 @@ def classify_upload(request: HttpRequest) -> Prediction:
     return store(data, upload.name, result)
 
 
-def store(data: bytes, file_name: str, result: Classification) -> Prediction:
-    """Write the image, then the row; if the row fails, the image goes too."""
-    prediction = Prediction.from_classification(result, data, display_file_name(file_name))
+def check_request(request: HttpRequest) -> None:
+    """Refuse what can be refused before the body is read: who sends it, how much, and whether there is room."""
+    if settings.IDCLASS_REQUIRE_LOGIN and not request.user.is_authenticated:
+        raise UploadRejected("login_required", "Sign in to upload documents.")
+    length = request.META.get("CONTENT_LENGTH")
+    if not length and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        raise UploadRejected("length_required", "Send the upload with a Content-Length, not in chunks.")
+    try:
+        wait = seconds_until_allowed(request)
+    except DatabaseError as exc:
+        raise UploadRejected("database_unavailable", DATABASE_UNAVAILABLE) from exc
+    if wait is not None:
+        raise UploadRejected("rate_limited", f"Too many uploads from here; try again in {wait} seconds.", wait)
+    # Refuse an oversized body by its declared length, before parsing spools it to disk.
+    if int(length or 0) > settings.IDCLASS_UPLOAD_MAX_BYTES + MULTIPART_ALLOWANCE:
+        raise UploadRejected(TOO_LARGE, too_large_message())
     if settings.IDCLASS_STORE_IMAGES:
-        suffix = FORMAT_SUFFIXES[result.image_format]
-        prediction.image.save(f"{prediction.id}{suffix}", ContentFile(data), save=False)
+        try:
+            DocumentStorage().check_room(int(length or 0))
+        except StorageUnavailable as exc:
+            raise storage_rejected(exc) from exc
+
+
+DATABASE_UNAVAILABLE = "The server cannot record uploads right now; try again in a minute."
+STORAGE_FULL = "The server has no room for more uploads right now; try again later."
+STORAGE_UNAVAILABLE = "The server cannot store uploads right now; try again in a minute."
+
+
+def storage_rejected(exc: StorageUnavailable) -> UploadRejected:
+    return (UploadRejected("storage_full", STORAGE_FULL) if exc.full
+            else UploadRejected("storage_unavailable", STORAGE_UNAVAILABLE))
+
+
+def store(data: bytes, file_name: str, result: Classification) -> Prediction:
+    """Write the image (one file for identical uploads, named by its sha256), then the row.
+    If the row fails, the image goes too, unless an older row shares it."""
+    prediction = Prediction.from_classification(result, data, display_file_name(file_name))
+    storage = DocumentStorage()
+    if settings.IDCLASS_STORE_IMAGES:
+        prediction.image.name = f"{prediction.sha256}{FORMAT_SUFFIXES[result.image_format]}"
+        try:
+            storage.save_document(prediction.image.name, data)
+        except StorageUnavailable as exc:
+            raise storage_rejected(exc) from exc
     try:
         prediction.save(force_insert=True)
-    except DatabaseError:
-        prediction.image.delete(save=False)
-        raise
+    except DatabaseError as exc:
+        try:
+            delete_unused_image(prediction.image.name)
+        except DatabaseError:
+            pass  # the database is gone: purge_predictions deletes the file once no row names it
+        raise UploadRejected("database_unavailable", DATABASE_UNAVAILABLE) from exc
+    if prediction.image and not storage.exists(prediction.image.name):  # its twin's last row was deleted meanwhile
+        try:
+            storage.save_document(prediction.image.name, data)
+        except StorageUnavailable as exc:
+            prediction.delete()  # a refused upload leaves no record
+            raise storage_rejected(exc) from exc
     return prediction
 
 

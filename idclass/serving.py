@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from classifier import artifact
-from classifier.errors import ClassifierError
+from classifier.errors import BackboneUnavailable, ClassifierError, ModelMismatch, ModelNotFound, ModelUnreadable
 from classifier.predictor import Predictor
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,26 @@ _next_check = 0.0  # time.monotonic() of the next look at IDCLASS_MODEL_DIR
 
 
 class ModelUnavailable(Exception):
-    """No usable model in this process; the message says why and what to do."""
+    """No usable model in this process. Its message, for anyone, says why without file paths;
+    `detail`, for staff and the log, is the classifier's own message and says what to do."""
+
+    def __init__(self, error: ClassifierError):
+        super().__init__(public_reason(error))
+        self.detail = error.message
+
+
+# What a visitor is told of each kind of load failure; the paths and the fix are for staff.
+PUBLIC_REASONS = {
+    ModelNotFound: "No trained model is installed yet.",
+    ModelUnreadable: "The installed model's files are damaged or incomplete.",
+    ModelMismatch: "The installed model does not fit this version of idclass.",
+    BackboneUnavailable: "The backbone's pretrained weights are not available.",
+}
+
+
+def public_reason(error: ClassifierError) -> str:
+    kind = next((k for k in PUBLIC_REASONS if isinstance(error, k)), None)
+    return f"{PUBLIC_REASONS.get(kind, 'The model could not be loaded.')} The server log says why."
 
 
 def load_predictor() -> None:
@@ -54,14 +73,8 @@ def get_predictor() -> Predictor:
     """The model to classify with; a request keeps it to the end, whatever is swapped in meanwhile."""
     served = _current()
     if served.predictor is None:
-        raise ModelUnavailable(served.error.message)
+        raise ModelUnavailable(served.error)
     return served.predictor
-
-
-def unavailable_reason() -> str | None:
-    """Why this process cannot classify, or None when it can."""
-    served = _current()
-    return served.error.message if served.predictor is None else None
 
 
 def reload_error() -> str | None:

@@ -5,6 +5,7 @@ A `.env` file in the project root (KEY=value lines; scripts/setup.sh creates one
 generated SECRET_KEY) fills in what the environment does not set, so `manage.py` commands
 run as they are; a variable set in the environment always wins."""
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -28,6 +29,22 @@ def env_path(name: str, default: Path) -> Path:
     return Path(os.path.abspath(Path(value).expanduser())) if value else default
 
 
+PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def env_rates(name: str, default: str) -> list[tuple[int, int]]:
+    """'10/m,100/d' as [(10, 60), (100, 86400)]: at most 10 a minute and 100 a day; 'off': none."""
+    value = os.environ.get(name, default).strip().lower()
+    if value in {"", "off", "0", "none"}:
+        return []
+    try:
+        return [(int(count), PERIOD_SECONDS[period.strip()])
+                for count, period in (rate.split("/") for rate in value.split(","))]
+    except (ValueError, KeyError) as exc:
+        raise ImproperlyConfigured(f"{name}={value!r}: write rates as COUNT/PERIOD, comma-separated, with "
+                                   f"PERIOD one of {', '.join(PERIOD_SECONDS)} (e.g. 10/m,100/d), or off.") from exc
+
+
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
@@ -47,6 +64,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "idclass",
 ]
 
@@ -59,6 +77,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it answers locked-out logins
 ]
 
 ROOT_URLCONF = "idclass.urls"
@@ -94,6 +114,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE",
                                        "timeout": 20}
 
+# Admin logins: Django's password rules for new passwords, and django-axes locks a client out
+# of a username after IDCLASS_LOGIN_FAILURE_LIMIT wrong passwords, for IDCLASS_LOGIN_COOLOFF_MINUTES.
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in ("UserAttributeSimilarityValidator", "MinimumLengthValidator", "CommonPasswordValidator",
+                 "NumericPasswordValidator")
+]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(os.environ.get("IDCLASS_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("IDCLASS_LOGIN_COOLOFF_MINUTES", "60")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "idclass.clients.client_ip"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
@@ -123,6 +158,14 @@ IDCLASS_BACKBONE_WEIGHTS = os.environ.get("IDCLASS_BACKBONE_WEIGHTS", "")
 IDCLASS_UPLOAD_MAX_BYTES = int(os.environ.get("IDCLASS_UPLOAD_MAX_BYTES", str(15 * 1024 * 1024)))
 IDCLASS_STORE_IMAGES = env_bool("IDCLASS_STORE_IMAGES", True)
 IDCLASS_RETENTION_DAYS = int(os.environ.get("IDCLASS_RETENTION_DAYS", "30"))
+# Uploads per client (a signed-in user, else an address): beyond these, 429 with Retry-After.
+IDCLASS_UPLOAD_RATES = env_rates("IDCLASS_UPLOAD_RATES", "10/m,200/d")
+# Uploads are refused (507) rather than written when the media volume would have less free than this.
+IDCLASS_MIN_FREE_BYTES = int(float(os.environ.get("IDCLASS_MIN_FREE_MB", "200")) * 1024 * 1024)
+# On: only signed-in users may upload (accounts are made in the admin); off: anyone may.
+IDCLASS_REQUIRE_LOGIN = env_bool("IDCLASS_REQUIRE_LOGIN", False)
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "upload"
 IDCLASS_FEATURE_CACHE = env_path("IDCLASS_FEATURE_CACHE", BASE_DIR / ".cache" / "features")
 # torch threads per process for one forward pass: OMP_NUM_THREADS when set (several server processes
 # on one machine should share the cores out), else all cores but at most 4, where more stop paying.
@@ -132,10 +175,26 @@ IDCLASS_TORCH_THREADS = int(os.environ.get("OMP_NUM_THREADS") or 0) or max(1, mi
 DATA_UPLOAD_MAX_MEMORY_SIZE = IDCLASS_UPLOAD_MAX_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
+# Behind a proxy (deploy/nginx.conf): the header it sets to "https" for requests that came over TLS,
+# e.g. X-Forwarded-Proto; unset, no header is trusted, since any client could send one.
+if header := os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip():
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + header.upper().replace("-", "_"), "https")
+# The header that proxy sets to the client's address (e.g. X-Real-IP), for the upload rate limit and the
+# login lockout; unset, the connection's address (REMOTE_ADDR) is the client.
+IDCLASS_CLIENT_IP_HEADER = os.environ.get("IDCLASS_CLIENT_IP_HEADER", "").strip()
+
+# Only this site's own scripts run; styles may be inline (the band colour); nothing may frame the pages.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"], "script-src": ["'self'"], "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"], "object-src": ["'none'"], "base-uri": ["'none'"],
+        "form-action": ["'self'"], "frame-ancestors": ["'none'"],
+    }
+}
+
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probes from load balancers and Docker come without TLS
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

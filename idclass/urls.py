@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from idclass import views
@@ -12,5 +13,10 @@ urlpatterns = [
     path("api/v1/classify", views.api_classify, name="api-classify"),
     path("api/v1/openapi.json", views.openapi, name="api-openapi"),
     path("healthz", views.healthz, name="healthz"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = views.api_not_found
+handler500 = views.api_server_error

@@ -3,41 +3,58 @@ import io
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError, connection
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
+from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
 from classifier.errors import InvalidImage
 from classifier.images import load_image
 from idclass.forms import UploadForm
-from idclass.models import Prediction
+from idclass.models import DocumentStorage, Prediction, StorageUnavailable
 from idclass.openapi import openapi_document
-from idclass.serving import ModelUnavailable, get_predictor, reload_error, unavailable_reason
+from idclass.serving import ModelUnavailable, get_predictor, reload_error
 from idclass.services import ERROR_STATUS, UploadRejected, classify_upload
 
 SESSION_KEY = "prediction_ids"
 SESSION_LIMIT = 50  # the uploads a browser can see again; older ones drop out of its session
 PREVIEW_SIZE = 1200
+API_PREFIX = "/api/"
 
 
 def upload(request):
+    if settings.IDCLASS_REQUIRE_LOGIN and not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
     if request.method == "POST":
         try:
             prediction = classify_upload(request)
         except UploadRejected as exc:
-            return upload_page(request, error=exc.message, status=exc.status)
+            return with_retry_after(upload_page(request, error=exc.message, status=exc.status), exc)
         request.session[SESSION_KEY] = (request.session.get(SESSION_KEY, []) + [str(prediction.id)])[-SESSION_LIMIT:]
         return redirect("result", prediction.id)
     return upload_page(request)
 
 
 def upload_page(request, error=None, status=200):
-    context = {"form": UploadForm(), "error": error, "unavailable": unavailable_reason(),
+    try:
+        get_predictor()
+        unavailable = None
+    except ModelUnavailable as exc:
+        unavailable = exc
+    context = {"form": UploadForm(), "error": error, "unavailable": unavailable,
                "max_bytes": settings.IDCLASS_UPLOAD_MAX_BYTES, "model_dir": settings.IDCLASS_MODEL_DIR,
                "store_images": settings.IDCLASS_STORE_IMAGES, "retention_days": settings.IDCLASS_RETENTION_DAYS}
     return render(request, "upload.html", context, status=status)
+
+
+def with_retry_after(response: HttpResponse, rejected: UploadRejected) -> HttpResponse:
+    if rejected.retry_after is not None:
+        response["Retry-After"] = str(rejected.retry_after)
+    return response
 
 
 @never_cache
@@ -92,7 +109,7 @@ def api_classify(request):
     try:
         prediction = classify_upload(request)
     except UploadRejected as exc:
-        return api_error(exc.code, exc.message)
+        return with_retry_after(api_error(exc.code, exc.message), exc)
     return JsonResponse(prediction.as_dict(), status=201)
 
 
@@ -106,11 +123,44 @@ def openapi(request):
 
 
 def healthz(request):
+    """Ready when the model, the database and (when images are kept) the media folder all are.
+    Anyone may ask, so reasons name no paths; staff see the model's own message too."""
+    checks, body = {"model": "ok", "database": "ok"}, {}
     try:
-        predictor = get_predictor()
+        body["model_version"] = get_predictor().version
     except ModelUnavailable as exc:
-        return JsonResponse({"status": "unavailable", "reason": str(exc)}, status=503)
-    body = {"status": "ok", "model_version": predictor.version}
+        checks["model"] = str(exc)
+        if request.user.is_staff:
+            body["detail"] = exc.detail
+    try:
+        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        checks["database"] = "The database cannot be reached."
+    if settings.IDCLASS_STORE_IMAGES:
+        try:
+            DocumentStorage().check_writable()
+            checks["media"] = "ok"
+        except StorageUnavailable:
+            checks["media"] = "The media folder cannot be written."
+    ready = all(value == "ok" for value in checks.values())
+    body = {"status": "ok" if ready else "unavailable", **body, "checks": checks}
+    if not ready:
+        body["reason"] = next(value for value in checks.values() if value != "ok")
     if error := reload_error():
         body["reload_error"] = error
-    return JsonResponse(body)
+    return JsonResponse(body, status=200 if ready else 503)
+
+
+def api_not_found(request, exception):
+    """Unknown paths: the JSON error shape under /api/, Django's page elsewhere."""
+    if request.path.startswith(API_PREFIX):
+        return api_error("not_found", "There is no such API endpoint; see /api/v1/openapi.json.")
+    return defaults.page_not_found(request, exception)
+
+
+def api_server_error(request):
+    if request.path.startswith(API_PREFIX):
+        return api_error("server_error", "Something went wrong on the server; it has been logged.")
+    return defaults.server_error(request)

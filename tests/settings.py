@@ -8,6 +8,10 @@ _RUN_DIR = tempfile.TemporaryDirectory(prefix="idclass-tests-")
 os.environ.setdefault("SECRET_KEY", "tests-only-not-secret")
 os.environ.setdefault("IDCLASS_MEDIA_ROOT", os.path.join(_RUN_DIR.name, "media"))
 os.environ.setdefault("IDCLASS_FEATURE_CACHE", os.path.join(_RUN_DIR.name, "features"))
+# Tests upload hundreds of images from one address, and may run on a nearly full disk; the tests of the
+# rate limit and the free-space guard turn them on. Set here, so servers the tests start inherit it.
+os.environ.setdefault("IDCLASS_UPLOAD_RATES", "off")
+os.environ.setdefault("IDCLASS_MIN_FREE_MB", "0")
 
 from idclass.settings import *  # noqa: E402,F401,F403
 

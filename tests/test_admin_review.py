@@ -17,9 +17,9 @@ def queue(media_root):  # noqa: F811
     """Three predictions, one per band, uploaded on different days."""
     now = timezone.now()
     return {
-        "high": make_prediction(jpeg(), "vel_id", 0.97, "high", created=now),
-        "medium": make_prediction(jpeg(), "lun_id", 0.71, "medium", created=now - timedelta(days=3)),
-        "low": make_prediction(jpeg(), "mar_id", 0.32, "low", created=now - timedelta(days=10)),
+        "high": make_prediction(jpeg(320), "vel_id", 0.97, "high", created=now),
+        "medium": make_prediction(jpeg(330), "lun_id", 0.71, "medium", created=now - timedelta(days=3)),
+        "low": make_prediction(jpeg(340), "mar_id", 0.32, "low", created=now - timedelta(days=10)),
     }
 
 
@@ -57,7 +57,8 @@ def test_date_filter(admin_client, queue):
 def test_search_by_id_or_sha256(admin_client, queue):
     low = queue["low"]
     assert listed(admin_client.get(LIST, {"q": str(low.id)})) == [low]
-    assert listed(admin_client.get(LIST, {"q": low.sha256})) == [queue[k] for k in ("low", "medium", "high")]
+    twin = make_prediction(jpeg(340), "mar_id", 0.5, "low")  # the same image, uploaded again
+    assert listed(admin_client.get(LIST, {"q": low.sha256})) == [low, twin]
     assert listed(admin_client.get(LIST, {"q": "not-an-id"})) == []
 
 
@@ -135,9 +136,8 @@ def test_staff_image_views(admin_client, queue):
 
 def test_images_are_for_staff_only(queue):
     low = queue["low"]
-    User.objects.create_user("visitor", password="pw")
     visitor = Client()
-    visitor.login(username="visitor", password="pw")
+    visitor.force_login(User.objects.create_user("visitor", password="pw"))
     for client in (Client(), visitor):
         for kind in ("image", "thumbnail"):
             response = client.get(f"/review/{low.id}/{kind}")
@@ -149,7 +149,7 @@ def test_images_are_for_staff_who_may_see_predictions(queue):
     from django.contrib.auth.models import Permission
     staff = User.objects.create_user("clerk", password="pw", is_staff=True)
     client = Client()
-    client.login(username="clerk", password="pw")
+    client.force_login(staff)
     url = f"/review/{queue['low'].id}/image"
     assert client.get(url).status_code == 403 and client.get(LIST).status_code == 403
     for codename in ("view_prediction", "change_prediction"):
@@ -165,5 +165,5 @@ def test_deleting_in_the_admin_deletes_the_image(admin_client, queue, media_root
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(f"{LIST}{low.id}/delete/", {"post": "yes"})
     assert response.status_code == 302
-    assert f"{low.id}.jpg" not in [p.name for p in stored_files(media_root)]
+    assert low.image.name not in [p.name for p in stored_files(media_root)]
     assert len(stored_files(media_root)) == 2

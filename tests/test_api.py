@@ -1,4 +1,5 @@
 import pytest
+from django.db import OperationalError
 from django.test import Client
 
 from idclass.models import Prediction
@@ -33,7 +34,7 @@ def test_classify(served_model, demo_image, media_root):  # noqa: F811
     assert 0 <= body["score"] <= 1 and body["model_version"] == served_model.version
     assert [alt["document_type"] for alt in body["top_k"]][0] == body["document_type"]
     assert len(body["top_k"]) == 3
-    assert [p.name for p in stored_files(media_root)] == [f"{prediction.id}.jpg"]
+    assert [p.name for p in stored_files(media_root)] == [f"{prediction.sha256}.jpg"]
 
 
 def test_api_page_and_record_give_the_predictors_answer_in_one_shape(client, served_model, demo_image):  # noqa: F811
@@ -92,6 +93,48 @@ def test_over_the_default_limit_is_413_not_a_django_400(client, served_model, me
     assert_error(client.post(URL, {"image": upload(bytes(40 * 1024 * 1024))}), 413, "too_large")
 
 
-def test_no_model_is_503(client, no_model, media_root):  # noqa: F811
-    assert_error(client.post(URL, {"image": upload(jpeg())}), 503, "model_unavailable", "train_classifier")
+def test_no_model_is_503(client, settings, no_model, media_root):  # noqa: F811
+    response = client.post(URL, {"image": upload(jpeg())})
+    assert_error(response, 503, "model_unavailable", "No trained model is installed yet")
+    assert str(settings.IDCLASS_MODEL_DIR) not in response.content.decode()  # paths are for staff and the log
+    assert response["Retry-After"].isdigit()
     assert not Prediction.objects.exists() and not stored_files(media_root)
+
+
+def test_too_many_parts_is_a_json_400(client, served_model, media_root):  # noqa: F811
+    response = client.post(URL, {"image": [upload(jpeg()) for _ in range(101)]})  # Django's limit is 100 files
+    assert_error(response, 400, "bad_request", "one file")
+    fields = "&".join(f"f{n}=x" for n in range(1001))  # and 1000 fields
+    response = client.post(URL, fields, content_type="application/x-www-form-urlencoded")
+    assert_error(response, 400, "bad_request")
+    assert not Prediction.objects.exists() and not stored_files(media_root)
+
+
+def test_a_chunked_body_without_length_is_411(client, served_model, media_root):  # noqa: F811
+    """Django reads a body without Content-Length as empty; say so instead of "no file"."""
+    response = client.post(URL, {"image": upload(jpeg())}, CONTENT_LENGTH="", HTTP_TRANSFER_ENCODING="chunked")
+    assert_error(response, 411, "length_required", "Content-Length")
+
+
+def test_a_locked_database_is_a_json_503(client, served_model, demo_image, media_root, monkeypatch):  # noqa: F811
+    def locked(*args, **kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(Prediction, "save", locked)
+    assert_error(client.post(URL, {"image": upload(demo_image[1])}), 503, "database_unavailable", "try again")
+    assert not stored_files(media_root)
+
+
+def test_unknown_api_paths_are_json_404(client):
+    assert_error(client.get("/api/v1/nothing-here"), 404, "not_found", "openapi.json")
+    assert client.get("/no-such-page")["Content-Type"].startswith("text/html")
+
+
+def test_a_fault_in_the_api_is_a_json_500(served_model, monkeypatch):  # noqa: F811
+    def fault(request):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("idclass.views.classify_upload", fault)
+    response = Client(raise_request_exception=False).post(URL, {"image": upload(jpeg())})
+    assert_error(response, 500, "server_error", "logged")
+    assert "a bug" not in response.content.decode()

@@ -107,7 +107,7 @@ def test_a_new_model_is_loaded_in_the_background_and_swapped_in(client, models, 
     held_loads.release.set()
     wait_for(lambda: classify(client, image) == "b")
     assert held_loads.threads == ["MainThread", LOADER_THREAD]  # one load, however many requests looked
-    assert client.get("/healthz").json() == {"status": "ok", "model_version": "b"}
+    assert serving_version(client) == "b"
     assert in_flight.predict(image).model_version == "a"  # a request keeps the predictor it started with
 
 
@@ -156,7 +156,7 @@ def test_a_model_that_fails_to_load_leaves_the_old_one_serving(client, models, d
 
     artifact.make_current(copy_model(models / "a", models / "d", "d"))
     wait_for(lambda: classify(client, image) == "d")
-    assert client.get("/healthz").json() == {"status": "ok", "model_version": "d"}
+    assert serving_version(client) == "d"
 
 
 def test_a_failure_is_not_tried_again_until_the_folder_changes(models, monkeypatch):
@@ -180,7 +180,7 @@ def test_a_model_that_appears_starts_serving(client, settings, models):
     assert client.get("/healthz").status_code == 503
     artifact.make_current(copy_model(models / "a", models / "later" / "e", "e"))
     wait_for(lambda: client.get("/healthz").status_code == 200)
-    assert client.get("/healthz").json() == {"status": "ok", "model_version": "e"}
+    assert serving_version(client) == "e"
 
 
 def test_the_folder_is_looked_at_at_most_once_per_interval(settings, models, monkeypatch):
@@ -206,7 +206,7 @@ def test_a_model_trained_while_the_server_runs_serves_with_no_failed_request(
     first = "a"
     artifact.make_current(copy_model(trained_model_dir, models / first, first))
     with gunicorn(tmp_path, models / "current", backbone_weights) as url:
-        assert get_json(f"{url}/healthz") == {"status": "ok", "model_version": first}
+        assert get_json(f"{url}/healthz")["model_version"] == first
         with classifying(url, demo_image[1]) as answers:
             wait_for(lambda: len(answers) >= 4, timeout=MAX_SECONDS)
             trained = train_classifier([demo_train_dir], quick_config(backbone_weights, feature_cache_dir),
@@ -261,6 +261,12 @@ def gunicorn(tmp_path: Path, model_dir: Path, weights: str):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(10)
+
+
+def serving_version(client) -> str | None:
+    """The model_version /healthz reports when all is well, else None."""
+    body = client.get("/healthz").json()
+    return body.get("model_version") if body["status"] == "ok" else None
 
 
 def get_json(url: str) -> dict | None:

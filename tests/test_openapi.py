@@ -103,7 +103,9 @@ def test_no_model(client, spec, no_model):  # noqa: F811
 
 
 def test_healthz_ready(client, spec, served_model, monkeypatch):  # noqa: F811
-    assert conforms(spec, client.get("/healthz"), 200) == {"status": "ok", "model_version": served_model.version}
+    assert conforms(spec, client.get("/healthz"), 200) == {
+        "status": "ok", "model_version": served_model.version,
+        "checks": {"model": "ok", "database": "ok", "media": "ok"}}
     monkeypatch.setattr("idclass.views.reload_error", lambda: "ModelUnreadable: the new model could not be loaded")
     assert "reload_error" in conforms(spec, client.get("/healthz"), 200)
 

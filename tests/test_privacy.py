@@ -58,8 +58,9 @@ def test_a_failed_save_leaves_no_file(client, served_model, demo_image, media_ro
         raise DatabaseError("disk full")
 
     monkeypatch.setattr(Prediction, "save", fail)
-    with pytest.raises(DatabaseError):
-        client.post("/api/v1/classify", {"image": upload(demo_image[1])})
+    response = client.post("/api/v1/classify", {"image": upload(demo_image[1])})
+    assert response.status_code == 503 and response.json()["error"]["code"] == "database_unavailable"
+    assert response["Retry-After"].isdigit()
     assert stored_files(media_root) == []
 
 
@@ -77,7 +78,7 @@ def test_deleting_a_prediction_deletes_its_image(media_root, django_capture_on_c
 def ages(media_root):  # noqa: F811
     """Predictions 1, 10 and 40 days old, each with its image."""
     now = timezone.now()
-    return {days: make_prediction(jpeg(), created=now - timedelta(days=days)) for days in (1, 10, 40)}
+    return {days: make_prediction(jpeg(300 + days), created=now - timedelta(days=days)) for days in (1, 10, 40)}
 
 
 def test_purge_deletes_images_past_the_retention_period(ages, media_root):  # noqa: F811

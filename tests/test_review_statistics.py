@@ -100,7 +100,7 @@ def user(*permissions, is_staff=True) -> Client:
     account = User.objects.create_user(name, password="pw", is_staff=is_staff)
     account.user_permissions.set(Permission.objects.filter(codename__in=permissions))
     client = Client()
-    client.login(username=name, password="pw")
+    client.force_login(account)
     return client
 
 

@@ -54,6 +54,7 @@ def test_commands_do_not_load_it(loads):
 def test_a_failure_is_kept_not_retried(settings, loads, tmp_path):
     settings.IDCLASS_MODEL_DIR = tmp_path / "missing"
     for _ in range(2):
-        with pytest.raises(serving.ModelUnavailable, match="train_classifier"):
+        with pytest.raises(serving.ModelUnavailable, match="No trained model") as raised:
             serving.get_predictor()
+        assert "train_classifier" in raised.value.detail
     assert len(loads) == 1

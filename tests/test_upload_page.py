@@ -28,18 +28,25 @@ def test_form(client, served_model):  # noqa: F811
     assert "15.0\xa0MB" in html
 
 
-def test_without_a_model_says_how_to_train_one(client, no_model):  # noqa: F811
+def test_without_a_model_says_so_and_tells_staff_how_to_train_one(client, settings, no_model,  # noqa: F811
+                                                                   admin_user):
     response = client.get("/")
     assert response.status_code == 200
-    assert b"The classifier is not ready yet" in response.content
-    assert b"python manage.py train_classifier DATA_DIR" in response.content
+    assert b"The classifier is not ready yet" in response.content and b"No trained model" in response.content
     assert b'type="file"' not in response.content
+    assert str(settings.IDCLASS_MODEL_DIR) not in response.content.decode()  # paths are for staff only
+    assert b"train_classifier" not in response.content
+
+    client.force_login(admin_user)
+    staff_page = client.get("/").content.decode()
+    assert "python manage.py train_classifier DATA_DIR" in staff_page
+    assert str(settings.IDCLASS_MODEL_DIR) in staff_page
 
 
 def test_posting_without_a_model_is_503_and_stores_nothing(client, no_model, media_root):  # noqa: F811
     response = client.post("/", {"image": upload(jpeg())})
-    assert response.status_code == 503
-    assert b"train_classifier" in response.content
+    assert response.status_code == 503 and response["Retry-After"].isdigit()
+    assert b"No trained model" in response.content
     assert not Prediction.objects.exists() and not stored_files(media_root)
 
 
@@ -52,8 +59,8 @@ def test_upload_redirects_to_the_result(client, served_model, demo_image, media_
     assert prediction.original_name == "scan of my passport.jpg"
     assert prediction.size_bytes == len(data)
     assert len(prediction.sha256) == 64 and prediction.model_version == served_model.version
-    assert [p.name for p in stored_files(media_root)] == [f"{prediction.id}.jpg"]
-    assert (media_root / f"{prediction.id}.jpg").read_bytes() == data
+    assert [p.name for p in stored_files(media_root)] == [f"{prediction.sha256}.jpg"]
+    assert (media_root / prediction.image.name).read_bytes() == data
 
     page = client.get(response["Location"])
     assert page.status_code == 200
@@ -135,6 +142,6 @@ def test_file_name_is_shown_never_used(client, served_model, demo_image, media_r
     client.post("/", {"image": upload(demo_image[1], "..\\..\\<script>x\x07.jpg")})
     prediction = Prediction.objects.get()
     assert prediction.original_name == "<script>x.jpg"
-    assert [p.name for p in stored_files(media_root)] == [f"{prediction.id}.jpg"]
+    assert [p.name for p in stored_files(media_root)] == [f"{prediction.sha256}.jpg"]
     html = client.get(f"/p/{prediction.id}/").content.decode()
     assert "&lt;script&gt;x.jpg" in html and "<script>" not in html

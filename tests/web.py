@@ -6,7 +6,6 @@ import io
 from pathlib import Path
 
 import pytest
-from django.core.files.base import ContentFile
 from PIL import Image
 
 from idclass.models import Prediction
@@ -97,7 +96,8 @@ def make_prediction(image: bytes | None = None, document_type: str = "vel_id", s
     prediction = Prediction(sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data), width=320, height=200,
                             document_type=document_type, score=score, band=band, top_k=top_k,
                             model_version="test-model", latency_ms=12.5, **fields)
-    if image:
-        prediction.image.save(f"{prediction.id}.jpg", ContentFile(image), save=False)
+    if image:  # as services.store writes it: named by its sha256, written whole
+        prediction.image.name = f"{prediction.sha256}.jpg"
+        prediction.image.storage.save_document(prediction.image.name, image)
     prediction.save()
     return prediction

@@ -4,11 +4,16 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from idclass.models import Prediction
+from idclass.models import DocumentStorage, Prediction, delete_unused_image
+from idclass.rate_limit import forget_expired
+
+# A file without a record younger than this may be an upload whose record is being written.
+ORPHAN_AGE = timedelta(minutes=10)
 
 
 class Command(BaseCommand):
-    help = "Delete the images of predictions older than the retention period (and with --delete-records, the records)."
+    help = ("Delete the images of predictions older than the retention period (and with --delete-records, the "
+            "records), and image files no record names (left by interrupted uploads).")
 
     def add_arguments(self, parser):
         parser.add_argument("--older-than", type=int, metavar="DAYS", default=settings.IDCLASS_RETENTION_DAYS,
@@ -20,9 +25,15 @@ class Command(BaseCommand):
         if delete_records:
             count, _ = expired.delete()  # the post_delete signal deletes each image
             self.stdout.write(f"deleted {count} predictions older than {older_than} days, with their images")
-            return
-        with_image = expired.exclude(image="")
-        for prediction in with_image:
-            prediction.image.delete(save=False)
-        count = with_image.update(image="")
-        self.stdout.write(f"deleted the images of {count} predictions older than {older_than} days")
+        else:
+            names = set(expired.exclude(image="").values_list("image", flat=True))
+            count = expired.exclude(image="").update(image="")
+            for name in names:  # identical uploads share a file, which a newer record may still name
+                delete_unused_image(name)
+            self.stdout.write(f"deleted the images of {count} predictions older than {older_than} days")
+        in_use = set(Prediction.objects.exclude(image="").values_list("image", flat=True))
+        orphans = DocumentStorage().orphans(in_use, ORPHAN_AGE)
+        for path in orphans:
+            path.unlink(missing_ok=True)
+        self.stdout.write(f"deleted {len(orphans)} image files that no prediction names, "
+                          f"{forget_expired()} expired upload counts")
