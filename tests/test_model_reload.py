@@ -1,18 +1,9 @@
 """A new model in IDCLASS_MODEL_DIR serves without a restart: loaded in the background while
 the old one answers, swapped in whole, and a model that fails to load leaves the old one serving."""
 import json
-import os
-import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,10 +14,17 @@ import torch
 from classifier import artifact
 from classifier.training.train import train_classifier
 from idclass import serving
-from tests.conftest import ROOT, quick_config
+from tests.conftest import quick_config
+from tests.servers import get_json, gunicorn, multipart_image, request, wait_for
 from tests.web import demo_image, media_root, upload  # noqa: F401
 
 LOADER_THREAD = "idclass-model-reload"
+
+
+def serving_version(client) -> str | None:
+    """The model_version /healthz reports when all is well, else None."""
+    body = client.get("/healthz").json()
+    return body.get("model_version") if body["status"] == "ok" else None
 
 
 def copy_model(source: Path, out: Path, version: str) -> Path:
@@ -35,15 +33,6 @@ def copy_model(source: Path, out: Path, version: str) -> Path:
     metadata = json.loads((out / "metadata.json").read_text())
     (out / "metadata.json").write_text(json.dumps(metadata | {"version": version}))
     return out
-
-
-def wait_for(condition, timeout: float = 30):
-    """condition()'s first true value, asked every 50 ms for at most `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"not true after {timeout} s"
-        time.sleep(0.05)
-    return value
 
 
 @pytest.fixture
@@ -205,7 +194,7 @@ def test_a_model_trained_while_the_server_runs_serves_with_no_failed_request(
     models = tmp_path / "models"
     first = "a"
     artifact.make_current(copy_model(trained_model_dir, models / first, first))
-    with gunicorn(tmp_path, models / "current", backbone_weights) as url:
+    with gunicorn(tmp_path, models / "current", backbone_weights) as (url, _):
         assert get_json(f"{url}/healthz")["model_version"] == first
         with classifying(url, demo_image[1]) as answers:
             wait_for(lambda: len(answers) >= 4, timeout=MAX_SECONDS)
@@ -228,70 +217,10 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
-@contextmanager
-def gunicorn(tmp_path: Path, model_dir: Path, weights: str):
-    """The repository's gunicorn.conf.py with two workers on a free local port; yields its URL."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if k not in ("PORT", "WEB_CONCURRENCY")} | {
-        "DJANGO_SETTINGS_MODULE": "idclass.settings", "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50),
-        "SECURE_SSL_REDIRECT": "false", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "IDCLASS_MODEL_DIR": str(model_dir), "IDCLASS_BACKBONE_WEIGHTS": weights,
-        "IDCLASS_MEDIA_ROOT": str(tmp_path / "media"), "IDCLASS_MODEL_CHECK_SECONDS": "1", "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True,
-                   timeout=120)
-    log = tmp_path / "gunicorn.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind",
-                                   f"127.0.0.1:{port}", "--workers", "2", "--no-control-socket"], cwd=ROOT, env=env,
-                                  stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: server.poll() is not None or get_json(f"{url}/healthz"), timeout=MAX_SECONDS)
-        assert server.poll() is None, log.read_text()
-        yield url
-    except AssertionError as exc:
-        lines = [line for line in log.read_text().splitlines() if "POST /api/v1/classify" not in line]
-        raise AssertionError("\n".join([str(exc), "--- gunicorn's log, less the POSTs ---", *lines[-60:]])) from exc
-    finally:
-        server.send_signal(signal.SIGINT)  # gunicorn's quick shutdown: the test is done with it
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
-
-
-def serving_version(client) -> str | None:
-    """The model_version /healthz reports when all is well, else None."""
-    body = client.get("/healthz").json()
-    return body.get("model_version") if body["status"] == "ok" else None
-
-
-def get_json(url: str) -> dict | None:
-    """The JSON body of a 200 answer; None when there is no server yet or it answers otherwise."""
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return json.load(response)
-    except OSError:  # refused, reset, timed out, or an HTTP error status
-        return None
-
-
 def post_image(url: str, image: bytes) -> tuple[int | None, str | None]:
     """(status, model_version) of one POST /api/v1/classify; status None when there was no answer."""
-    boundary = uuid.uuid4().hex
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="photo.jpg"\r\n'
-            f"Content-Type: image/jpeg\r\n\r\n").encode() + image + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(f"{url}/api/v1/classify", body,
-                                     {"Content-Type": f"multipart/form-data; boundary={boundary}"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.load(response)["model_version"]
-    except urllib.error.HTTPError as exc:
-        return exc.code, None
-    except OSError:  # refused, reset or timed out
-        return None, None
+    status, body = request(f"{url}/api/v1/classify", *multipart_image(image))
+    return status, (body or {}).get("model_version")
 
 
 @contextmanager
