@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from classifier.artifact import HEAD
-from tests.servers import gunicorn, multipart_image, request
+from benchmarks.server import gunicorn, multipart_image, request
 from tests.web import jpeg
 
 

@@ -15,7 +15,7 @@ from classifier import artifact
 from classifier.training.train import train_classifier
 from idclass import serving
 from tests.conftest import quick_config
-from tests.servers import get_json, gunicorn, multipart_image, request, wait_for
+from benchmarks.server import get_json, gunicorn, multipart_image, request, wait_for
 from tests.web import demo_image, media_root, upload  # noqa: F401
 
 LOADER_THREAD = "idclass-model-reload"

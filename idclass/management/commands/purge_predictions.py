@@ -8,7 +8,7 @@ from idclass.models import DocumentStorage, Prediction, delete_unused_image
 from idclass.rate_limit import forget_expired
 
 # A file without a record younger than this may be an upload whose record is being written.
-ORPHAN_AGE = timedelta(minutes=10)
+ORPHAN_MINUTES = 10
 
 
 class Command(BaseCommand):
@@ -19,8 +19,11 @@ class Command(BaseCommand):
         parser.add_argument("--older-than", type=int, metavar="DAYS", default=settings.IDCLASS_RETENTION_DAYS,
                             help="retention in days (default: IDCLASS_RETENTION_DAYS, %(default)s)")
         parser.add_argument("--delete-records", action="store_true", help="delete the records too, not only images")
+        parser.add_argument("--orphan-age", type=float, metavar="MINUTES", default=ORPHAN_MINUTES,
+                            help="delete image files no record names once they are this old (default %(default)s; "
+                                 "younger ones may be uploads in flight; 0 only while no server runs)")
 
-    def handle(self, older_than, delete_records, **options):
+    def handle(self, older_than, delete_records, orphan_age, **options):
         expired = Prediction.objects.filter(created__lt=timezone.now() - timedelta(days=older_than))
         if delete_records:
             count, _ = expired.delete()  # the post_delete signal deletes each image
@@ -32,7 +35,7 @@ class Command(BaseCommand):
                 delete_unused_image(name)
             self.stdout.write(f"deleted the images of {count} predictions older than {older_than} days")
         in_use = set(Prediction.objects.exclude(image="").values_list("image", flat=True))
-        orphans = DocumentStorage().orphans(in_use, ORPHAN_AGE)
+        orphans = DocumentStorage().orphans(in_use, timedelta(minutes=orphan_age))
         for path in orphans:
             path.unlink(missing_ok=True)
         self.stdout.write(f"deleted {len(orphans)} image files that no prediction names, "

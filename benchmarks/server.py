@@ -1,4 +1,5 @@
-"""Real servers for tests: the repository's gunicorn.conf.py on a free 127.0.0.1 port, and HTTP helpers."""
+"""Real servers for tests and benchmarks: the repository's gunicorn.conf.py on a free 127.0.0.1
+port, and the HTTP calls they make to it (standard library only)."""
 from __future__ import annotations
 
 import json
@@ -14,8 +15,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.conftest import ROOT
 
+ROOT = Path(__file__).resolve().parent.parent
 START_SECONDS = 60  # a worker imports torch and loads its model before it answers
 
 
