@@ -1,14 +1,13 @@
 # idclass web app, CPU only. Build: docker build -t idclass .
-# Run (plain HTTP on this machine; behind a TLS proxy leave SECURE_SSL_REDIRECT on and set ALLOWED_HOSTS):
-#   docker run -p 8000:8000 -e SECRET_KEY=... -e SECURE_SSL_REDIRECT=false \
-#     -v "$PWD/models:/models:ro" -v idclass-data:/data idclass
+# Run it behind the shipped proxy (deploy/nginx.conf) with compose.yaml: SECURE_SSL_REDIRECT=false docker compose up -d
+# gunicorn listens on the container's own 127.0.0.1:8000 (GUNICORN_BIND says otherwise), where compose.yaml's nginx,
+# in the same network namespace, reaches it: slow clients are held by nginx, not by gunicorn's 8 threads.
 # /models/current is the trained model (IDCLASS_MODEL_DIR); /data holds the database and the uploads.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PORT=8000 \
     DATABASE_URL=sqlite:////data/db.sqlite3 \
     IDCLASS_MEDIA_ROOT=/data/media \
     IDCLASS_MODEL_DIR=/models/current \
@@ -29,5 +28,4 @@ RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
 
 USER idclass
 VOLUME ["/data", "/models"]
-EXPOSE 8000
 CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn"]

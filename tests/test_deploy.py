@@ -20,17 +20,24 @@ def test_check_deploy_is_clean():
     assert "no issues" in result.stdout
 
 
-def test_gunicorn_binds_locally_unless_given_a_port(monkeypatch):
-    monkeypatch.delenv("PORT", raising=False)
-    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+def test_gunicorn_binds_locally_unless_told_where(monkeypatch):
+    """Behind the proxy (deploy/nginx.conf) gunicorn listens on this machine only; PORT opens nothing wider."""
+    for name in ("GUNICORN_BIND", "PORT", "WEB_CONCURRENCY"):
+        monkeypatch.delenv(name, raising=False)
     config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     assert config["bind"] == ["127.0.0.1:8000"] and config["workers"] == 2
     assert config["preload_app"] is False  # each worker loads its own model
 
-    monkeypatch.setenv("PORT", "8000")
+    monkeypatch.setenv("PORT", "9000")  # gunicorn's own default would open 0.0.0.0:9000
+    assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["bind"] == ["127.0.0.1:8000"]
+
+    monkeypatch.setenv("GUNICORN_BIND", "0.0.0.0:8000")
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
     config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     assert config["bind"] == ["0.0.0.0:8000"] and config["workers"] == 3
+
+    monkeypatch.setenv("GUNICORN_BIND", " 127.0.0.1:8001, unix:/run/idclass.sock ")
+    assert runpy.run_path(str(ROOT / "gunicorn.conf.py"))["bind"] == ["127.0.0.1:8001", "unix:/run/idclass.sock"]
 
 
 def test_path_settings_leave_links_as_links(monkeypatch, tmp_path):
