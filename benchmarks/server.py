@@ -17,7 +17,7 @@ from pathlib import Path
 
 
 ROOT = Path(__file__).resolve().parent.parent
-START_SECONDS = 60  # a worker imports torch and loads its model before it answers
+START_SECONDS = 90  # each worker imports torch and loads its model before it answers
 
 
 def free_port() -> int:
@@ -37,7 +37,7 @@ def wait_for(condition, timeout: float = 30):
 
 def server_env(tmp_path: Path, model_dir: Path, weights: str, **extra: str) -> dict[str, str]:
     """A production environment (DEBUG off) with its own database and media folder under tmp_path."""
-    return {k: v for k, v in os.environ.items() if k not in ("PORT", "WEB_CONCURRENCY")} | {
+    return {k: v for k, v in os.environ.items() if k not in ("WEB_CONCURRENCY", "GUNICORN_CMD_ARGS")} | {
         "DJANGO_SETTINGS_MODULE": "idclass.settings", "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50),
         "SECURE_SSL_REDIRECT": "false", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "IDCLASS_MODEL_DIR": str(model_dir), "IDCLASS_BACKBONE_WEIGHTS": weights,
@@ -49,14 +49,15 @@ def server_env(tmp_path: Path, model_dir: Path, weights: str, **extra: str) -> d
 def gunicorn(tmp_path: Path, model_dir: Path, weights: str, workers: int = 2, **extra_env: str):
     """gunicorn.conf.py's server, migrated and answering (any status), until the block ends; yields
     (its URL, the process). A failure inside the block shows the end of gunicorn's log."""
-    port, env = free_port(), server_env(tmp_path, model_dir, weights, **extra_env)
+    port = free_port()
+    env = server_env(tmp_path, model_dir, weights, GUNICORN_BIND=f"127.0.0.1:{port}", **extra_env)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True,
                    timeout=120)
     log = tmp_path / "gunicorn.log"
     with log.open("wb") as out:
-        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind",
-                                   f"127.0.0.1:{port}", "--workers", str(workers), "--no-control-socket"],
-                                  cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--workers",
+                                   str(workers), "--no-control-socket"], cwd=ROOT, env=env, stdout=out,
+                                  stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: server.poll() is not None or request(f"{url}/healthz")[0], timeout=START_SECONDS)

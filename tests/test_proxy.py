@@ -4,55 +4,39 @@ answers at once; whole uploads go through, and oversized ones are refused before
 Everything listens on 127.0.0.1 and stops when the tests do."""
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from benchmarks.server import ROOT, free_port, gunicorn, multipart_image, request
 from tests.web import demo_image, jpeg  # noqa: F401
 
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx): "
                                                      "the proxy tests run the shipped deploy/nginx.conf")
 
-START_SECONDS = 90  # gunicorn's two workers load torch and the model
 SLOW_CLIENTS = 16  # two per gunicorn thread (served directly, 5 of 6 health checks time out); nginx allows 20
 HEALTH_CHECKS, HEALTH_TIMEOUT = 6, 3.0
 UPLOAD_MAX_BYTES = 15 * 1024 * 1024  # IDCLASS_UPLOAD_MAX_BYTES's default
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def get(url: str, timeout: float = 10) -> int | None:
     """The status of a GET; None when nothing answered in time."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:  # refused, reset or timed out
-        return None
+    return request(url, timeout=timeout)[0]
 
 
-def wait_until_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = START_SECONDS):
+def post_image(url: str, image: bytes) -> tuple[int | None, dict | None]:
+    return request(f"{url}/api/v1/classify", *multipart_image(image))
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 30):
     deadline = time.monotonic() + timeout
     while get(f"{url}/healthz", timeout=2) != 200:
         assert process.poll() is None, f"{process.args[0]} stopped:\n{log.read_text()[-4000:]}"
@@ -60,57 +44,14 @@ def wait_until_healthy(url: str, process: subprocess.Popen, log: Path, timeout: 
         time.sleep(0.1)
 
 
-def stop(process: subprocess.Popen, sig=signal.SIGTERM):
+def stop(process: subprocess.Popen):
     if process.poll() is None:
-        process.send_signal(sig)
+        process.terminate()  # nginx's fast shutdown
         try:
             process.wait(20)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
-
-
-def multipart(image: bytes) -> tuple[bytes, str]:
-    """(body, content type) of a form with the image in the field `image`."""
-    boundary = uuid.uuid4().hex
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="photo.jpg"\r\n'
-            f"Content-Type: image/jpeg\r\n\r\n").encode() + image + f"\r\n--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
-
-
-def post_image(url: str, image: bytes, timeout: float = 30) -> tuple[int, dict]:
-    """(status, JSON body) of POST /api/v1/classify."""
-    body, content_type = multipart(image)
-    request = urllib.request.Request(f"{url}/api/v1/classify", body, {"Content-Type": content_type})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.load(exc)
-
-
-@contextmanager
-def gunicorn(folder: Path, model_dir: Path, weights: str):
-    """The shipped gunicorn.conf.py (2 workers x 4 threads), told where to listen by GUNICORN_BIND; yields its URL."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("PORT", "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS")} | {
-        "GUNICORN_BIND": f"127.0.0.1:{port}", "DJANGO_SETTINGS_MODULE": "idclass.settings", "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50), "SECURE_SSL_REDIRECT": "false",
-        "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto", "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
-        "IDCLASS_MODEL_DIR": str(model_dir), "IDCLASS_BACKBONE_WEIGHTS": weights,
-        "IDCLASS_MEDIA_ROOT": str(folder / "media"), "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True,
-                   timeout=120)
-    log = folder / "gunicorn.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--no-control-socket"],
-                                  cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(url, server, log)
-        yield url
-    finally:
-        stop(server, signal.SIGINT)  # gunicorn's quick shutdown
 
 
 @contextmanager
@@ -142,7 +83,7 @@ def nginx(folder: Path, upstream: str):
         wait_until_healthy(url, proxy, folder / "error.log", timeout=30)
         yield url
     finally:
-        stop(proxy)  # SIGTERM: nginx's fast shutdown
+        stop(proxy)
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +91,9 @@ def stack(tmp_path_factory, trained_model_dir, backbone_weights):
     """(nginx's URL, gunicorn's URL, gunicorn's log) of both, serving the session's trained model."""
     folder = tmp_path_factory.mktemp("proxy")
     (folder / "nginx").mkdir()
-    with gunicorn(folder, trained_model_dir, backbone_weights) as app, nginx(folder / "nginx", app) as proxy:
+    behind_nginx = {"SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto", "IDCLASS_CLIENT_IP_HEADER": "X-Forwarded-For"}
+    with (gunicorn(folder, trained_model_dir, backbone_weights, **behind_nginx) as (app, _),
+          nginx(folder / "nginx", app) as proxy):
         yield proxy, app, folder / "gunicorn.log"
 
 
@@ -159,8 +102,8 @@ def slow_clients(url: str, n: int = SLOW_CLIENTS, chunk: int = 4, pause: float =
     """n clients that each send an upload's headers, then its body `chunk` bytes every `pause` seconds, until
     the block ends (at most `limit` seconds); yields a list that gets one error per client whose sending failed."""
     host, port = url.removeprefix("http://").split(":")
-    body, content_type = multipart(jpeg(640, 400))
-    head = (f"POST /api/v1/classify HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {content_type}\r\n"
+    body, headers = multipart_image(jpeg(640, 400))
+    head = (f"POST /api/v1/classify HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {headers['Content-Type']}\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode()
     done, errors, started = threading.Event(), [], threading.Barrier(n + 1, timeout=10)
     deadline = time.monotonic() + limit
