@@ -35,6 +35,8 @@ def test_upload_then_correct_in_the_admin(browser, live_server, served_model, de
     photo = sorted(demo_train_dir.glob("*/*.jpg"))[0]
     page = browser.new_page(viewport={"width": 390, "height": 844})
     page.set_default_timeout(15_000)
+    blocked = []  # what the Content-Security-Policy refused: the site's own pages must need nothing it forbids
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
 
     page.goto(f"{live_server.url}/")
     page.get_by_label("Photo or scan of the document").set_input_files(str(photo))
@@ -78,6 +80,7 @@ def test_upload_then_correct_in_the_admin(browser, live_server, served_model, de
     sync_api.expect(by_type).to_contain_text(prediction.label)
     sync_api.expect(by_type).to_contain_text(f"{correct} (1)")
     sync_api.expect(by_type.locator(".idclass-attention").first).to_contain_text("0.0%")
+    assert blocked == []
     badge = page.get_by_role("table", name="By band").locator(".idclass-band")
     sync_api.expect(badge).to_have_text(prediction.get_band_display())
     sync_api.expect(badge).to_have_css("background-color", hex_to_rgb(band.hex_colour))
