@@ -126,6 +126,7 @@ AXES_FAILURE_LIMIT = int(os.environ.get("IDCLASS_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("IDCLASS_LOGIN_COOLOFF_MINUTES", "60")))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # addresses are personal data: keep failed attempts (until the cool-off), not every login
 AXES_CLIENT_IP_CALLABLE = "idclass.clients.client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
