@@ -78,9 +78,24 @@ def quick_config(weights, cache_dir, **overrides):
     return TrainConfig(**(settings | overrides))
 
 
+def database_description() -> str:
+    """The database the tests run on: vendor and name (where and as whom for a server), never the password."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        name = db["TEST"].get("NAME") or "in memory"
+        return f"database: sqlite, test database {name}"
+    name = db["TEST"].get("NAME") or f"test_{db['NAME']}"  # Django's test database beside the configured one
+    where = f"{db.get('HOST') or 'local socket'}{':' + str(db['PORT']) if db.get('PORT') else ''}"
+    return f"database: {connection.vendor}, test database {name} on {where} as {db.get('USER') or 'default user'}"
+
+
 def pytest_report_header(config):
     weights = pretrained_weights()
     if weights:
-        return f"backbone: pretrained MobileNetV3-Small from {weights}"
-    return (f"backbone: random-initialised MobileNetV3-Small ({SHARED_WEIGHTS} not found); "
-            "accuracy checks are skipped")
+        backbone = f"backbone: pretrained MobileNetV3-Small from {weights}"
+    else:
+        backbone = (f"backbone: random-initialised MobileNetV3-Small ({SHARED_WEIGHTS} not found); "
+                    "accuracy checks are skipped")
+    return [backbone, database_description()]

@@ -20,3 +20,7 @@ STATIC_ROOT = os.path.join(_RUN_DIR.name, "static")
 os.makedirs(STATIC_ROOT, exist_ok=True)  # WhiteNoise wants it to exist
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, as served: its WAL and busy timeout apply. Django's default in-memory test database shares
+    # one cache between connections, whose table locks fail at once where the file's writers wait their turn.
+    DATABASES["default"]["TEST"] = {"NAME": os.path.join(_RUN_DIR.name, "test.sqlite3")}  # noqa: F405

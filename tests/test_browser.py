@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from idclass.models import Prediction
 from tests.web import media_root, served_model  # noqa: F401
@@ -22,6 +23,9 @@ def browser(monkeypatch):
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+        # Inside Playwright's context Django keeps the test's ORM calls on a connection of their own, which
+        # nothing else closes; left open, PostgreSQL refuses to drop the test database at the end of the run.
+        connections.close_all()
 
 
 def hex_to_rgb(colour: str) -> str:
