@@ -21,7 +21,8 @@ class Command(BaseCommand):
             if not prediction.image or not prediction.image.storage.exists(prediction.image.name):
                 missing += 1
                 continue
-            target = out / prediction.reviewed_type / Path(prediction.image.name).name
+            # by the prediction's id: identical uploads share one stored file, but each has its own review
+            target = out / prediction.reviewed_type / f"{prediction.id}{Path(prediction.image.name).suffix}"
             for stale in out.glob(f"*/{target.name}"):  # a relabelled image from an earlier export
                 stale.unlink()
             target.parent.mkdir(parents=True, exist_ok=True)
