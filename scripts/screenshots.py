@@ -8,6 +8,7 @@ copies of them (cropped, blurred, dark), photos that are no document at all
 (--photos) and noise. Then, at desktop and phone sizes, it captures the upload page,
 a result page per band (uploading through the form like a person), the admin review
 list and one review form, into docs/screenshots/. Needs Chromium at /usr/bin/chromium.
+It uploads dozens of images in a minute: start the server with IDCLASS_UPLOAD_RATES=off.
 """
 from __future__ import annotations
 
