@@ -1,6 +1,8 @@
 """Image loading: every conversion to RGB and every refusal of part 2."""
 import io
 import struct
+import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -8,6 +10,7 @@ import pytest
 from PIL import Image
 
 from classifier.errors import InvalidImage
+from classifier import images
 from classifier.images import image_paths, load_image, resize_for_model, to_tensor
 
 
@@ -130,6 +133,93 @@ def test_refuses_decompression_bombs(size):
         load_image(png_header_only(*size))
     assert err.value.code == "too_many_pixels"
     assert "pixels" in err.value.message
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "P", "RGB", "RGBA", "I;16"])
+def test_png_is_reduced_before_it_becomes_rgb(mode, monkeypatch):
+    """A 12 MP phone-size PNG comes out at the size a JPEG's draft would give, and no more than a
+    band of it is ever RGB: a 1-bit or palette image costs its own 1 byte a pixel, not 4."""
+    img = Image.fromarray(np.asarray(gradient(4032, 3024)), "RGB")
+    img = img.quantize(64) if mode == "P" else img.convert(mode) if mode != "I;16" else Image.fromarray(
+        np.asarray(img.convert("L")).astype(np.uint16) * 257)
+    data = encode(img, "PNG")
+    converted = []
+    convert = Image.Image.convert
+
+    def spy(self, to=None, *args, **kw):
+        converted.append((self.mode, to, self.width * self.height))
+        return convert(self, to, *args, **kw)
+
+    monkeypatch.setattr(Image.Image, "convert", spy)
+    loaded = load_image(data, min_size=640)
+    assert loaded.size == (1008, 756) and loaded.mode == "RGB"
+    assert loaded.info["original_size"] == (4032, 3024) and loaded.info["format"] == "PNG"
+    biggest = max((n for _, to, n in converted if to in ("RGB", "RGBA")), default=0)
+    assert biggest <= 2 * images.REDUCE_BAND_PIXELS
+
+
+def test_reduced_png_is_upright():
+    img = gradient(1400, 700)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    loaded = load_image(encode(img, "PNG", exif=exif), min_size=300)
+    assert loaded.size == (350, 700) and loaded.info["original_size"] == (700, 1400)
+    assert np.asarray(loaded)[1, :, 0].mean() < 40  # the dark left column is on top
+
+
+def test_elongated_image_has_its_long_side_reduced():
+    """Both sides at least min_size would leave a 36:1 strip enormous; the long side wins."""
+    for fmt in ("JPEG", "PNG"):
+        loaded = load_image(encode(gradient(200, 7200), fmt), min_size=64)
+        assert max(loaded.size) <= images.MAX_ASPECT * 64, fmt
+        assert loaded.info["original_size"] == (200, 7200)
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "P", "PA", "LA", "RGBA", "CMYK", "I;16", "I", "F"])
+def test_reduced_rgb_is_to_rgb_then_reduce(mode, monkeypatch):
+    """Band by band gives the very pixels of converting whole, however the bands fall."""
+    rng = np.random.default_rng(1)
+    arr = rng.integers(0, 255, (61, 97, 4), dtype=np.uint8)
+    base = Image.fromarray(arr, "RGBA")
+    if mode == "P":
+        img = base.convert("RGB").quantize(32)
+        img.info["transparency"] = 3
+    elif mode in ("I;16", "I", "F"):
+        img = Image.fromarray(rng.integers(0, 4000, (61, 97)).astype({"I;16": np.uint16, "I": np.int32,
+                                                                       "F": np.float32}[mode]))
+        assert img.mode == mode
+    else:
+        img = base.convert(mode)
+    monkeypatch.setattr(images, "REDUCE_BAND_PIXELS", 500)
+    for factor in (2, 3, 5):
+        whole = images.to_rgb(img).reduce(factor)
+        assert np.array_equal(np.asarray(images.reduced_rgb(img, factor)), np.asarray(whole)), factor
+
+
+PEAK_SCRIPT = """
+import io, sys
+from PIL import Image
+from classifier.images import load_image
+data = sys.stdin.buffer.read()
+def status(key):
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(key)) / 1024
+open("/proc/self/clear_refs", "w").write("5")  # VmHWM from now on
+before = status("VmRSS")
+img = load_image(data, min_size=640)
+print(status("VmHWM") - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_16_megapixel_one_bit_png_costs_a_byte_a_pixel():
+    """16 MP of 1-bit PNG (a PNG's limit): decoded it takes 16 MB, a byte a pixel; made RGB whole
+    it took 64 MB more, and localising at full size as much again several times over."""
+    img = Image.new("1", (4600, 3450), 1)
+    img.paste(0, (1000, 800, 3600, 2600))
+    data = encode(img, "PNG")
+    peak = subprocess.run([sys.executable, "-c", PEAK_SCRIPT], input=data, capture_output=True, check=True,
+                          cwd=images.__file__.rsplit("/classifier/", 1)[0]).stdout
+    assert float(peak) < 40, f"peak {float(peak):.0f} MB"
 
 
 def test_refuses_tiny_images():
