@@ -27,6 +27,19 @@ SUPPORTED_FORMATS = frozenset(FORMAT_SUFFIXES)
 # File names taken for images when reading a folder (datasets, backgrounds, batches).
 IMAGE_SUFFIXES = frozenset(FORMAT_SUFFIXES.values()) | {".jpeg", ".tiff"}
 MAX_PIXELS = 60_000_000  # ~ a 9000x6600 photo; beyond that it is a decompression bomb
+# A baseline JPEG is decoded at a reduced scale (Pillow's draft) and may have up to MAX_PIXELS. Other
+# formats, and progressive JPEGs, are decoded whole before they can be reduced: that decode is their
+# cost, so they have lower limits, each about 64 MB at its decoder's worst (4 uploads at once in one
+# server process: about 256 MB). PNG, GIF and BMP: 4 bytes a pixel at most. TIFF: up to 4 more for the
+# strip libtiff decodes into first. WebP: 16, Pillow's decoder holds two canvases and a copy of the
+# image. A progressive JPEG: 2 bytes for every sample of the whole image, 3 a pixel for a colour photo
+# (colour at half resolution each way), 6 at full resolution, 8 for CMYK (`pixel_limit`). 16 MP keeps a
+# 12 MP phone photo, 10 MP a Letter or A4 page scanned at 300 dpi. A 1-bit 7700x7700 PNG (7 KB) is refused.
+MAX_PIXELS_DECODED_WHOLE = {"PNG": 16_000_000, "GIF": 16_000_000, "BMP": 16_000_000, "TIFF": 10_000_000,
+                            "WEBP": 4_000_000, "JPEG-progressive": 16_000_000}
+PROGRESSIVE_JPEG_BYTES = 64_000_000  # of coefficients a progressive JPEG's decoder may keep
+FORMAT_NAMES = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WebP", "TIFF": "TIFF", "BMP": "BMP",
+                "GIF": "GIF", "JPEG-progressive": "progressive JPEG"}
 MIN_SIDE = 32  # smaller than this carries no readable document
 MAX_ASPECT = 4  # with min_size, the long side is reduced to at most this many times min_size
 REDUCE_BAND_PIXELS = 262_144  # converted to RGB about this many pixels at a time before reducing
@@ -51,15 +64,18 @@ def load_image(source: ImageSource, *, min_size: int | None = None, max_pixels: 
     decoding; other formats by `Image.reduce` after it, before any conversion to RGB),
     and its long side to at most `MAX_ASPECT * min_size`: a 12 MP photo then costs a
     fraction of a full decode when the model only needs ~224 px.
+
+    Refused (`InvalidImage` "too_many_pixels") above `max_pixels`, and for formats decoded
+    whole above `pixel_limit`'s lower limit.
     """
     if isinstance(source, Image.Image):
         img = source
     else:
         img = _open(source)
     width, height = img.size
-    if width * height > max_pixels:
-        raise InvalidImage("too_many_pixels", f"The image is {width}x{height} pixels; the limit is "
-                                              f"{max_pixels // 1_000_000} megapixels.")
+    limit, kind = pixel_limit(img, max_pixels)
+    if width * height > limit:
+        raise InvalidImage("too_many_pixels", too_many_pixels_message(width, height, kind, limit, max_pixels))
     if min(width, height) < min_side:
         raise InvalidImage("too_small", f"The image is only {width}x{height} pixels; a document photo "
                                         f"needs at least {min_side} pixels on each side.")
@@ -83,6 +99,46 @@ def load_image(source: ImageSource, *, min_size: int | None = None, max_pixels: 
     rgb.info["original_size"] = (width, height)  # before any reduction
     rgb.info["format"] = img.format
     return rgb
+
+
+def pixel_limit(img: Image.Image, max_pixels: int = MAX_PIXELS) -> tuple[int, str | None]:
+    """The most pixels an opened (not yet decoded) image of this kind may have, and the kind
+    (a key of `MAX_PIXELS_DECODED_WHOLE`, or None where `max_pixels` applies)."""
+    kind = img.format
+    if kind in ("JPEG", "MPO"):
+        kind = "JPEG-progressive" if img.info.get("progressive") or img.info.get("progression") else None
+    if kind not in MAX_PIXELS_DECODED_WHOLE:
+        return max_pixels, None  # a baseline JPEG, or an Image already decoded
+    limit = min(max_pixels, MAX_PIXELS_DECODED_WHOLE[kind])
+    if kind == "JPEG-progressive":
+        limit = min(limit, int(PROGRESSIVE_JPEG_BYTES / (2 * _samples_per_pixel(img))))
+    return limit, kind
+
+
+def _samples_per_pixel(jpeg: Image.Image) -> float:
+    """Samples a JPEG stores per pixel: its channels, each weighed by its resolution (from the
+    sampling factors of its frame header); the number of channels where those are unknown."""
+    layers = getattr(jpeg, "layer", None) or []
+    h, v = max((layer[1] for layer in layers), default=0), max((layer[2] for layer in layers), default=0)
+    if not h * v:
+        return float(len(jpeg.getbands()))
+    return sum(layer[1] * layer[2] for layer in layers) / (h * v)
+
+
+def too_many_pixels_message(width: int, height: int, kind: str | None, limit: int, max_pixels: int) -> str:
+    if kind is None:
+        return f"The image is {width}x{height} pixels; the limit is {max_pixels // 1_000_000} megapixels."
+    if kind == "JPEG-progressive":
+        what, jpeg, advice = "a progressive JPEG like this one", "a baseline JPEG", "a baseline (not progressive) JPEG"
+    else:
+        what, jpeg, advice = f"a {FORMAT_NAMES[kind]}", "a JPEG", "a JPEG"
+    return (f"The image is {width}x{height} pixels ({width * height / 1e6:.1f} megapixels); {what} may have "
+            f"at most {_megapixels(limit)} megapixels, {jpeg} up to {_megapixels(max_pixels)}. Make it smaller, "
+            f"or save it as {advice}.")
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:.1f}".removesuffix(".0")
 
 
 def _reduction(size: tuple[int, int], min_size: int) -> float:

@@ -135,6 +135,65 @@ def test_refuses_decompression_bombs(size):
     assert "pixels" in err.value.message
 
 
+def one_bit_png(width: int, height: int) -> bytes:
+    """An all-white 1-bit PNG, made the way any encoder makes one: 7700x7700 is 59 MP in 15 KB."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    stride = (width + 7) // 8
+    rows = b"\x00" + b"\xff" * stride + (b"\x02" + bytes(stride)) * (height - 1)  # filter "up": as above
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows, 9))
+            + chunk(b"IEND", b""))
+
+
+def test_refuses_one_bit_png_bomb_under_the_jpeg_limit():
+    """59 MP in a 15 KB file: under the 60 MP a JPEG may have, but a PNG is decoded whole, and
+    as RGB it would take 240 MB."""
+    data = one_bit_png(7700, 7700)
+    assert len(data) < 20_000
+    with pytest.raises(InvalidImage) as err:
+        load_image(data, min_size=640)
+    assert err.value.code == "too_many_pixels"
+    assert err.value.message == ("The image is 7700x7700 pixels (59.3 megapixels); a PNG may have at most "
+                                 "16 megapixels, a JPEG up to 60. Make it smaller, or save it as a JPEG.")
+
+
+@pytest.mark.parametrize("fmt, mode, size, options, name, limit", [
+    ("PNG", "RGB", (4700, 3420), {}, "a PNG", "16"),  # 16.07 MP
+    ("GIF", "L", (4700, 3420), {}, "a GIF", "16"),
+    ("BMP", "1", (4700, 3420), {}, "a BMP", "16"),
+    ("TIFF", "RGB", (3660, 2740), {"compression": "tiff_deflate"}, "a TIFF", "10"),
+    ("WEBP", "RGB", (2310, 1740), {"lossless": True}, "a WebP", "4"),
+    # a progressive JPEG's decoder keeps 2 bytes for every sample of the whole image: 4 channels, 8 a pixel
+    ("JPEG", "CMYK", (3300, 2430), {"progressive": True}, "a progressive JPEG like this one", "8"),
+])
+def test_formats_decoded_whole_have_lower_limits(fmt, mode, size, options, name, limit):
+    data = encode(Image.new(mode, size), fmt, **options)
+    with pytest.raises(InvalidImage) as err:
+        load_image(data, min_size=640)
+    assert err.value.code == "too_many_pixels"
+    assert f"{name} may have at most {limit} megapixels" in err.value.message
+    assert f"{size[0]}x{size[1]} pixels" in err.value.message
+
+
+def test_a_progressive_jpegs_limit_follows_the_resolution_of_its_colour():
+    """Colour at half resolution each way (as cameras save it): 3 bytes a pixel, so 16 MP; at full, 6."""
+    img = Image.new("RGB", (4600, 3450), (200, 190, 180))  # 15.9 MP
+    assert load_image(encode(img, "JPEG", progressive=True), min_size=640).size == (1150, 863)
+    with pytest.raises(InvalidImage) as err:
+        load_image(encode(img, "JPEG", progressive=True, subsampling=0), min_size=640)
+    assert "a progressive JPEG like this one may have at most 10.7 megapixels" in err.value.message
+
+
+def test_the_same_59_megapixels_are_a_jpeg_but_not_a_png():
+    """A baseline JPEG is decoded at 1/8 of its size, a PNG only whole."""
+    img = Image.new("L", (8900, 6700), 200)
+    assert load_image(encode(img, "JPEG"), min_size=640).size == (1113, 838)
+    with pytest.raises(InvalidImage) as err:
+        load_image(encode(img, "PNG"), min_size=640)
+    assert err.value.code == "too_many_pixels" and "a PNG may have at most 16 megapixels" in err.value.message
+
+
 @pytest.mark.parametrize("mode", ["1", "L", "P", "RGB", "RGBA", "I;16"])
 def test_png_is_reduced_before_it_becomes_rgb(mode, monkeypatch):
     """A 12 MP phone-size PNG comes out at the size a JPEG's draft would give, and no more than a
