@@ -129,7 +129,9 @@ KIND_SPECS = {
     # too thin for a JPEG's draft to help, unless the long side is reduced too
     "jpeg-elongated": ("baseline JPEG, 36:1", ".jpg", "RGB", lambda im: encode(im, "JPEG", quality=90),
                        lambda n: size_at(n, 36)),
-    "tiff-cap": ("CMYK TIFF, deflate, one strip", ".tif", "CMYK", _tiff_one_strip, size_at),
+    "tiff-cap": ("RGB TIFF, deflate", ".tif", "RGB", lambda im: encode(im, "TIFF", compression="tiff_deflate"),
+                 size_at),
+    "tiff-one-strip-cap": ("CMYK TIFF, deflate, one strip", ".tif", "CMYK", _tiff_one_strip, size_at),
     "bmp-cap": ("1-bit BMP", ".bmp", "1", lambda im: encode(im, "BMP"), size_at),
     "webp-cap": ("lossy WebP", ".webp", "RGB", lambda im: encode(im, "WEBP", quality=80), size_at),
     "gif-cap": ("GIF", ".gif", "P", lambda im: encode(im, "GIF"), size_at),
@@ -145,13 +147,17 @@ def make_uploads(kinds=KINDS, bomb_side: int = BOMB_SIDE) -> list[Upload]:
         if kind not in KIND_SPECS:
             raise ValueError(f"unknown kind {kind!r}; the kinds are {', '.join(KINDS)}")
         what, suffix, mode, save, size = KIND_SPECS[kind]
-        limit = pixel_limit_of(save(_picture(64, 48, mode)))
+        limit = pixel_limit_of(save(_picture(1024, 768, mode)))
         if size is None:
             w = h = bomb_side
             data = save(Image.new(mode, (w, h), 1))
         else:
-            w, h = size(limit)
-            data = save(_picture(w, h, mode))
+            for _ in range(3):  # where the limit depends on how the file is laid out (TIFF strips), ask again
+                w, h = size(limit)
+                data = save(_picture(w, h, mode))
+                if (w, h) == size(pixel_limit_of(data)):
+                    break
+                limit = pixel_limit_of(data)
         if len(data) > UPLOAD_MAX_BYTES:
             expected, code = 413, "too_large"
         elif w * h > limit:

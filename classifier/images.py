@@ -29,15 +29,15 @@ IMAGE_SUFFIXES = frozenset(FORMAT_SUFFIXES.values()) | {".jpeg", ".tiff"}
 MAX_PIXELS = 60_000_000  # ~ a 9000x6600 photo; beyond that it is a decompression bomb
 # A baseline JPEG is decoded at a reduced scale (Pillow's draft) and may have up to MAX_PIXELS. Other
 # formats, and progressive JPEGs, are decoded whole before they can be reduced: that decode is their
-# cost, so they have lower limits, each about 64 MB at its decoder's worst (4 uploads at once in one
-# server process: about 256 MB). PNG, GIF and BMP: 4 bytes a pixel at most. TIFF: up to 4 more for the
-# strip libtiff decodes into first. WebP: 16, Pillow's decoder holds two canvases and a copy of the
-# image. A progressive JPEG: 2 bytes for every sample of the whole image, 3 a pixel for a colour photo
-# (colour at half resolution each way), 6 at full resolution, 8 for CMYK (`pixel_limit`). 16 MP keeps a
-# 12 MP phone photo, 10 MP a Letter or A4 page scanned at 300 dpi. A 1-bit 7700x7700 PNG (7 KB) is refused.
-MAX_PIXELS_DECODED_WHOLE = {"PNG": 16_000_000, "GIF": 16_000_000, "BMP": 16_000_000, "TIFF": 10_000_000,
+# cost, so they have lower limits, each keeping its decoder's worst near DECODE_BYTES (4 uploads at once
+# in one server process: about 256 MB). PNG, GIF, BMP: the image, 4 bytes a pixel at most. WebP: 16,
+# Pillow's decoder holds two canvases and a copy of the image. Where it depends on the file
+# (`pixel_limit`), lower still for a progressive JPEG with colour at full resolution, or a TIFF
+# stored in big strips. 16 MP keeps a 12 MP phone photo or a Letter or A4 page at 400 dpi; the 7 KB
+# 1-bit 7700x7700 PNG a tester sent is refused.
+MAX_PIXELS_DECODED_WHOLE = {"PNG": 16_000_000, "GIF": 16_000_000, "BMP": 16_000_000, "TIFF": 16_000_000,
                             "WEBP": 4_000_000, "JPEG-progressive": 16_000_000}
-PROGRESSIVE_JPEG_BYTES = 64_000_000  # of coefficients a progressive JPEG's decoder may keep
+DECODE_BYTES = 64_000_000  # what decoding one image whole may take, where `pixel_limit` can tell
 FORMAT_NAMES = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WebP", "TIFF": "TIFF", "BMP": "BMP",
                 "GIF": "GIF", "JPEG-progressive": "progressive JPEG"}
 MIN_SIDE = 32  # smaller than this carries no readable document
@@ -102,7 +102,7 @@ def load_image(source: ImageSource, *, min_size: int | None = None, max_pixels: 
 
 
 def pixel_limit(img: Image.Image, max_pixels: int = MAX_PIXELS) -> tuple[int, str | None]:
-    """The most pixels an opened (not yet decoded) image of this kind may have, and the kind
+    """The most pixels an opened (not yet decoded) image like this one may have, and its kind
     (a key of `MAX_PIXELS_DECODED_WHOLE`, or None where `max_pixels` applies)."""
     kind = img.format
     if kind in ("JPEG", "MPO"):
@@ -110,14 +110,16 @@ def pixel_limit(img: Image.Image, max_pixels: int = MAX_PIXELS) -> tuple[int, st
     if kind not in MAX_PIXELS_DECODED_WHOLE:
         return max_pixels, None  # a baseline JPEG, or an Image already decoded
     limit = min(max_pixels, MAX_PIXELS_DECODED_WHOLE[kind])
-    if kind == "JPEG-progressive":
-        limit = min(limit, int(PROGRESSIVE_JPEG_BYTES / (2 * _samples_per_pixel(img))))
+    if kind == "JPEG-progressive":  # its decoder keeps 2 bytes for every sample of the whole image
+        limit = min(limit, int(DECODE_BYTES / (2 * _samples_per_pixel(img))))
+    elif kind == "TIFF":  # the image, and the strip or tile libtiff decodes into first
+        limit = min(limit, int(DECODE_BYTES / (4 + _tiff_buffer(img) / (img.width * img.height))))
     return limit, kind
 
 
 def _samples_per_pixel(jpeg: Image.Image) -> float:
     """Samples a JPEG stores per pixel: its channels, each weighed by its resolution (from the
-    sampling factors of its frame header); the number of channels where those are unknown."""
+    sampling factors of its frame header); 3 for a colour photo as cameras save it, 4 for CMYK."""
     layers = getattr(jpeg, "layer", None) or []
     h, v = max((layer[1] for layer in layers), default=0), max((layer[2] for layer in layers), default=0)
     if not h * v:
@@ -125,13 +127,30 @@ def _samples_per_pixel(jpeg: Image.Image) -> float:
     return sum(layer[1] * layer[2] for layer in layers) / (h * v)
 
 
+def _tiff_buffer(tiff: Image.Image) -> int:
+    """Bytes of the strip (or tile) libtiff decodes a compressed TIFF's first page into, besides
+    the image: small as most writers store it, the whole image for a TIFF in one strip."""
+    tags = tiff.tag_v2
+    if tags.get(259, 1) == 1:  # uncompressed: read straight into the image
+        return 0
+    bits = tags.get(258, (8,))
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    pixel_bits = sum(bits) * (int(tags.get(277, 1)) if len(bits) == 1 else 1)
+    if tags.get(262) == 6:  # YCbCr: Pillow has libtiff decode it as RGBA
+        pixel_bits = max(pixel_bits, 32)
+    if 322 in tags and 323 in tags:
+        return -(-int(tags[322]) * pixel_bits // 8) * int(tags[323])
+    return -(-tiff.width * pixel_bits // 8) * min(int(tags.get(278, tiff.height)), tiff.height)
+
+
 def too_many_pixels_message(width: int, height: int, kind: str | None, limit: int, max_pixels: int) -> str:
     if kind is None:
         return f"The image is {width}x{height} pixels; the limit is {max_pixels // 1_000_000} megapixels."
-    if kind == "JPEG-progressive":
-        what, jpeg, advice = "a progressive JPEG like this one", "a baseline JPEG", "a baseline (not progressive) JPEG"
-    else:
-        what, jpeg, advice = f"a {FORMAT_NAMES[kind]}", "a JPEG", "a JPEG"
+    what = f"a {FORMAT_NAMES[kind]}"
+    if _megapixels(limit) != _megapixels(min(max_pixels, MAX_PIXELS_DECODED_WHOLE[kind])):
+        what += " like this one"  # lowered for how this file is stored
+    jpeg, advice = ("a baseline JPEG", "a baseline (not progressive) JPEG") if kind == "JPEG-progressive" else (
+        "a JPEG", "a JPEG")
     return (f"The image is {width}x{height} pixels ({width * height / 1e6:.1f} megapixels); {what} may have "
             f"at most {_megapixels(limit)} megapixels, {jpeg} up to {_megapixels(max_pixels)}. Make it smaller, "
             f"or save it as {advice}.")

@@ -162,7 +162,10 @@ def test_refuses_one_bit_png_bomb_under_the_jpeg_limit():
     ("PNG", "RGB", (4700, 3420), {}, "a PNG", "16"),  # 16.07 MP
     ("GIF", "L", (4700, 3420), {}, "a GIF", "16"),
     ("BMP", "1", (4700, 3420), {}, "a BMP", "16"),
-    ("TIFF", "RGB", (3660, 2740), {"compression": "tiff_deflate"}, "a TIFF", "10"),
+    ("TIFF", "RGB", (4700, 3420), {"compression": "tiff_deflate"}, "a TIFF", "16"),
+    # libtiff decodes a strip into a buffer of its own first: here the whole image, 4 bytes a pixel more
+    ("TIFF", "CMYK", (3300, 2430), {"compression": "tiff_deflate", "strip_size": 2**31 - 1},
+     "a TIFF like this one", "8"),
     ("WEBP", "RGB", (2310, 1740), {"lossless": True}, "a WebP", "4"),
     # a progressive JPEG's decoder keeps 2 bytes for every sample of the whole image: 4 channels, 8 a pixel
     ("JPEG", "CMYK", (3300, 2430), {"progressive": True}, "a progressive JPEG like this one", "8"),
@@ -183,6 +186,15 @@ def test_a_progressive_jpegs_limit_follows_the_resolution_of_its_colour():
     with pytest.raises(InvalidImage) as err:
         load_image(encode(img, "JPEG", progressive=True, subsampling=0), min_size=640)
     assert "a progressive JPEG like this one may have at most 10.7 megapixels" in err.value.message
+
+
+def test_a_tiffs_limit_follows_its_strips():
+    """Stored in strips of 64 KB (as most writers do), 16 MP; in one strip of 3 bytes a pixel, 9.1."""
+    img = Image.new("RGB", (4000, 2400), (200, 190, 180))  # 9.6 MP
+    assert load_image(encode(img, "TIFF", compression="tiff_deflate"), min_size=640).size == (1334, 800)
+    with pytest.raises(InvalidImage) as err:
+        load_image(encode(img, "TIFF", compression="tiff_deflate", strip_size=2**31 - 1), min_size=640)
+    assert "a TIFF like this one may have at most 9.1 megapixels" in err.value.message
 
 
 def test_the_same_59_megapixels_are_a_jpeg_but_not_a_png():

@@ -23,7 +23,7 @@ def tiny_limits(monkeypatch):
     monkeypatch.setattr(images, "MAX_PIXELS", images.MAX_PIXELS // 1000)
     monkeypatch.setattr(images, "MAX_PIXELS_DECODED_WHOLE",
                         {kind: n // 1000 for kind, n in images.MAX_PIXELS_DECODED_WHOLE.items()})
-    monkeypatch.setattr(images, "PROGRESSIVE_JPEG_BYTES", images.PROGRESSIVE_JPEG_BYTES // 1000)
+    monkeypatch.setattr(images, "DECODE_BYTES", images.DECODE_BYTES // 1000)
 
 
 class Classify(BaseHTTPRequestHandler):
