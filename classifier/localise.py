@@ -6,8 +6,8 @@ the rectified document instead of the whole cluttered frame.
 the mask decides which heatmap peaks make the quad. The image is squashed to ``image_size``
 and padded by ``pad`` pixels on each side, so a corner a little outside the photo
 still has a place on the heatmap. Its cost hardly depends on the photo's size,
-apart from the one resize: pass an image decoded at a modest size (for a JPEG,
-``load_image(source, min_size=...)``) rather than a full 12 MP decode.
+apart from the one resize: pass an image decoded at a modest size (``load_image(source,
+min_size=...)``, for any format) rather than a full 12 MP decode.
 
 Corner order of every quad this module returns: image-geometric, starting at the
 corner nearest the image's top-left (smallest x + y), then clockwise on screen

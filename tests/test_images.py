@@ -1,6 +1,8 @@
 """Image loading: every conversion to RGB and every refusal of part 2."""
 import io
 import struct
+import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -8,6 +10,7 @@ import pytest
 from PIL import Image
 
 from classifier.errors import InvalidImage
+from classifier import images
 from classifier.images import image_paths, load_image, resize_for_model, to_tensor
 
 
@@ -130,6 +133,164 @@ def test_refuses_decompression_bombs(size):
         load_image(png_header_only(*size))
     assert err.value.code == "too_many_pixels"
     assert "pixels" in err.value.message
+
+
+def one_bit_png(width: int, height: int) -> bytes:
+    """An all-white 1-bit PNG, made the way any encoder makes one: 7700x7700 is 59 MP in 15 KB."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    stride = (width + 7) // 8
+    rows = b"\x00" + b"\xff" * stride + (b"\x02" + bytes(stride)) * (height - 1)  # filter "up": as above
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows, 9))
+            + chunk(b"IEND", b""))
+
+
+def test_refuses_one_bit_png_bomb_under_the_jpeg_limit():
+    """59 MP in a 15 KB file: under the 60 MP a JPEG may have, but a PNG is decoded whole, and
+    as RGB it would take 240 MB."""
+    data = one_bit_png(7700, 7700)
+    assert len(data) < 20_000
+    with pytest.raises(InvalidImage) as err:
+        load_image(data, min_size=640)
+    assert err.value.code == "too_many_pixels"
+    assert err.value.message == ("The image is 7700x7700 pixels (59.3 megapixels); a PNG may have at most "
+                                 "16 megapixels, a JPEG up to 60. Make it smaller, or save it as a JPEG.")
+
+
+@pytest.mark.parametrize("fmt, mode, size, options, name, limit", [
+    ("PNG", "RGB", (4700, 3420), {}, "a PNG", "16"),  # 16.07 MP
+    ("GIF", "L", (4700, 3420), {}, "a GIF", "16"),
+    ("BMP", "1", (4700, 3420), {}, "a BMP", "16"),
+    ("TIFF", "RGB", (4700, 3420), {"compression": "tiff_deflate"}, "a TIFF", "16"),
+    # libtiff decodes a strip into a buffer of its own first: here the whole image, 4 bytes a pixel more
+    ("TIFF", "CMYK", (3300, 2430), {"compression": "tiff_deflate", "strip_size": 2**31 - 1},
+     "a TIFF like this one", "8"),
+    ("WEBP", "RGB", (2310, 1740), {"lossless": True}, "a WebP", "4"),
+    # a progressive JPEG's decoder keeps 2 bytes for every sample of the whole image: 4 channels, 8 a pixel
+    ("JPEG", "CMYK", (3300, 2430), {"progressive": True}, "a progressive JPEG like this one", "8"),
+])
+def test_formats_decoded_whole_have_lower_limits(fmt, mode, size, options, name, limit):
+    data = encode(Image.new(mode, size), fmt, **options)
+    with pytest.raises(InvalidImage) as err:
+        load_image(data, min_size=640)
+    assert err.value.code == "too_many_pixels"
+    assert f"{name} may have at most {limit} megapixels" in err.value.message
+    assert f"{size[0]}x{size[1]} pixels" in err.value.message
+
+
+def test_a_progressive_jpegs_limit_follows_the_resolution_of_its_colour():
+    """Colour at half resolution each way (as cameras save it): 3 bytes a pixel, so 16 MP; at full, 6."""
+    img = Image.new("RGB", (4600, 3450), (200, 190, 180))  # 15.9 MP
+    assert load_image(encode(img, "JPEG", progressive=True), min_size=640).size == (1150, 863)
+    with pytest.raises(InvalidImage) as err:
+        load_image(encode(img, "JPEG", progressive=True, subsampling=0), min_size=640)
+    assert "a progressive JPEG like this one may have at most 10.7 megapixels" in err.value.message
+
+
+def test_a_tiffs_limit_follows_its_strips():
+    """Stored in strips of 64 KB (as most writers do), 16 MP; in one strip of 3 bytes a pixel, 9.1."""
+    img = Image.new("RGB", (4000, 2400), (200, 190, 180))  # 9.6 MP
+    assert load_image(encode(img, "TIFF", compression="tiff_deflate"), min_size=640).size == (1334, 800)
+    with pytest.raises(InvalidImage) as err:
+        load_image(encode(img, "TIFF", compression="tiff_deflate", strip_size=2**31 - 1), min_size=640)
+    assert "a TIFF like this one may have at most 9.1 megapixels" in err.value.message
+
+
+def test_the_same_59_megapixels_are_a_jpeg_but_not_a_png():
+    """A baseline JPEG is decoded at 1/8 of its size, a PNG only whole."""
+    img = Image.new("L", (8900, 6700), 200)
+    assert load_image(encode(img, "JPEG"), min_size=640).size == (1113, 838)
+    with pytest.raises(InvalidImage) as err:
+        load_image(encode(img, "PNG"), min_size=640)
+    assert err.value.code == "too_many_pixels" and "a PNG may have at most 16 megapixels" in err.value.message
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "P", "RGB", "RGBA", "I;16"])
+def test_png_is_reduced_before_it_becomes_rgb(mode, monkeypatch):
+    """A 12 MP phone-size PNG comes out at the size a JPEG's draft would give, and no more than a
+    band of it is ever RGB: a 1-bit or palette image costs its own 1 byte a pixel, not 4."""
+    img = Image.fromarray(np.asarray(gradient(4032, 3024)), "RGB")
+    img = img.quantize(64) if mode == "P" else img.convert(mode) if mode != "I;16" else Image.fromarray(
+        np.asarray(img.convert("L")).astype(np.uint16) * 257)
+    data = encode(img, "PNG")
+    converted = []
+    convert = Image.Image.convert
+
+    def spy(self, to=None, *args, **kw):
+        converted.append((self.mode, to, self.width * self.height))
+        return convert(self, to, *args, **kw)
+
+    monkeypatch.setattr(Image.Image, "convert", spy)
+    loaded = load_image(data, min_size=640)
+    assert loaded.size == (1008, 756) and loaded.mode == "RGB"
+    assert loaded.info["original_size"] == (4032, 3024) and loaded.info["format"] == "PNG"
+    biggest = max((n for _, to, n in converted if to in ("RGB", "RGBA")), default=0)
+    assert biggest <= 2 * images.REDUCE_BAND_PIXELS
+
+
+def test_reduced_png_is_upright():
+    img = gradient(1400, 700)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    loaded = load_image(encode(img, "PNG", exif=exif), min_size=300)
+    assert loaded.size == (350, 700) and loaded.info["original_size"] == (700, 1400)
+    assert np.asarray(loaded)[1, :, 0].mean() < 40  # the dark left column is on top
+
+
+def test_elongated_image_has_its_long_side_reduced():
+    """Both sides at least min_size would leave a 36:1 strip enormous; the long side wins."""
+    for fmt in ("JPEG", "PNG"):
+        loaded = load_image(encode(gradient(200, 7200), fmt), min_size=64)
+        assert max(loaded.size) <= images.MAX_ASPECT * 64, fmt
+        assert loaded.info["original_size"] == (200, 7200)
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "P", "PA", "LA", "RGBA", "CMYK", "I;16", "I", "F"])
+def test_reduced_rgb_is_to_rgb_then_reduce(mode, monkeypatch):
+    """Band by band gives the very pixels of converting whole, however the bands fall."""
+    rng = np.random.default_rng(1)
+    arr = rng.integers(0, 255, (61, 97, 4), dtype=np.uint8)
+    base = Image.fromarray(arr, "RGBA")
+    if mode == "P":
+        img = base.convert("RGB").quantize(32)
+        img.info["transparency"] = 3
+    elif mode in ("I;16", "I", "F"):
+        img = Image.fromarray(rng.integers(0, 4000, (61, 97)).astype({"I;16": np.uint16, "I": np.int32,
+                                                                       "F": np.float32}[mode]))
+        assert img.mode == mode
+    else:
+        img = base.convert(mode)
+    monkeypatch.setattr(images, "REDUCE_BAND_PIXELS", 500)
+    for factor in (2, 3, 5):
+        whole = images.to_rgb(img).reduce(factor)
+        assert np.array_equal(np.asarray(images.reduced_rgb(img, factor)), np.asarray(whole)), factor
+
+
+PEAK_SCRIPT = """
+import io, sys
+from PIL import Image
+from classifier.images import load_image
+data = sys.stdin.buffer.read()
+def status(key):
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(key)) / 1024
+open("/proc/self/clear_refs", "w").write("5")  # VmHWM from now on
+before = status("VmRSS")
+img = load_image(data, min_size=640)
+print(status("VmHWM") - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_16_megapixel_one_bit_png_costs_a_byte_a_pixel():
+    """16 MP of 1-bit PNG (a PNG's limit): decoded it takes 16 MB, a byte a pixel; made RGB whole
+    it took 64 MB more, and localising at full size as much again several times over."""
+    img = Image.new("1", (4600, 3450), 1)
+    img.paste(0, (1000, 800, 3600, 2600))
+    data = encode(img, "PNG")
+    peak = subprocess.run([sys.executable, "-c", PEAK_SCRIPT], input=data, capture_output=True, check=True,
+                          cwd=images.__file__.rsplit("/classifier/", 1)[0]).stdout
+    assert float(peak) < 40, f"peak {float(peak):.0f} MB"
 
 
 def test_refuses_tiny_images():

@@ -74,6 +74,9 @@ BAD_UPLOADS = [
                  id="corrupt-png"),
     pytest.param(lambda: encode(Image.new("1", (12000, 12000)), "PNG"), 400, "too_many_pixels", "pixels",
                  id="decompression-bomb"),
+    # 59 MP, under a JPEG's 60, in 16 KB: a PNG is decoded whole, and as RGB this one would take 240 MB
+    pytest.param(lambda: encode(Image.new("1", (7700, 7700), 1), "PNG", optimize=True), 400, "too_many_pixels",
+                 "a PNG may have at most 16 megapixels", id="one-bit-png-bomb"),
     pytest.param(lambda: encode(Image.new("RGB", (20, 20)), "PNG"), 400, "too_small", "at least", id="too-small"),
     pytest.param(lambda: encode(Image.new("RGB", (64, 64)), "ICO"), 415, "unsupported_format", "not supported",
                  id="ico"),
