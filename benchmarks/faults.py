@@ -28,7 +28,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from benchmarks.server import ROOT, gunicorn, multipart_image, request, server_env
+from benchmarks.server import ROOT, gunicorn, multipart_image, request, server_env, worker_pids
 
 BURST_UPLOADS, BURST_CLIENTS = 48, 6
 CHECKS: list[dict] = []
@@ -59,19 +59,6 @@ def upload(url: str, image: bytes, timeout: float = 60) -> tuple[int | None, dic
 
 def error_code(answer: dict | None) -> str | None:
     return ((answer or {}).get("error") or {}).get("code")
-
-
-def workers_of(master: subprocess.Popen) -> list[int]:
-    """The pids whose parent is gunicorn's master."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == master.pid:
-            pids.append(int(stat.parent.name))
-    return pids
 
 
 def manage(env: dict, *args: str) -> str:
@@ -106,7 +93,7 @@ def kill_a_worker_during_a_burst(tmp: Path, args) -> None:
             thread.start()
         while len(answers) < BURST_UPLOADS // 3:
             time.sleep(0.01)
-        victim = workers_of(server)[0]
+        victim = worker_pids(server)[0]
         os.kill(victim, 9)
         for thread in threads:
             thread.join(300)

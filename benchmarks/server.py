@@ -46,17 +46,18 @@ def server_env(tmp_path: Path, model_dir: Path, weights: str, **extra: str) -> d
 
 
 @contextmanager
-def gunicorn(tmp_path: Path, model_dir: Path, weights: str, workers: int = 2, **extra_env: str):
-    """gunicorn.conf.py's server, migrated and answering (any status), until the block ends; yields
-    (its URL, the process). A failure inside the block shows the end of gunicorn's log."""
+def gunicorn(tmp_path: Path, model_dir: Path, weights: str, workers: int = 2, root: Path = ROOT, **extra_env: str):
+    """gunicorn.conf.py's server (of the checkout at `root`), migrated and answering (any status),
+    until the block ends; yields (its URL, the process). A failure inside the block shows the end
+    of gunicorn's log."""
     port = free_port()
     env = server_env(tmp_path, model_dir, weights, GUNICORN_BIND=f"127.0.0.1:{port}", **extra_env)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True,
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=root, env=env, check=True,
                    timeout=120)
     log = tmp_path / "gunicorn.log"
     with log.open("wb") as out:
         server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--workers",
-                                   str(workers), "--no-control-socket"], cwd=ROOT, env=env, stdout=out,
+                                   str(workers), "--no-control-socket"], cwd=root, env=env, stdout=out,
                                   stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -73,6 +74,19 @@ def gunicorn(tmp_path: Path, model_dir: Path, weights: str, workers: int = 2, **
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(10)
+
+
+def worker_pids(master: subprocess.Popen) -> list[int]:
+    """The pids of gunicorn's workers: the processes whose parent is its master."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == master.pid:
+            pids.append(int(stat.parent.name))
+    return pids
 
 
 def request(url: str, body: bytes | None = None, headers: dict | None = None,

@@ -25,8 +25,6 @@ import json
 import math
 import os
 import secrets
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,9 +35,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from benchmarks.server import ROOT, gunicorn, request, worker_pids
 from classifier import images
 
-ROOT = Path(__file__).resolve().parent.parent
 SHARED_WEIGHTS = ROOT.parent / "shared" / "weights" / "mobilenet_v3_small_imagenet.pth"
 UPLOAD_MAX_BYTES = int(os.environ.get("IDCLASS_UPLOAD_MAX_BYTES", str(15 * 1024 * 1024)))  # the server's default
 BOMB_SIDE = 7700
@@ -354,59 +352,6 @@ def summary(result: dict, target_mb: float = 300) -> str:
 # The server
 # --------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def worker_pid(master: int, timeout: float = 30) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-        except OSError:
-            children = []
-        if children:
-            return int(children[0])
-        time.sleep(0.2)
-    raise RuntimeError("gunicorn started no worker")
-
-
-def wait_healthy(host: str, port: int, proc: subprocess.Popen, timeout: float = 180) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with status {proc.returncode}")
-        conn = http.client.HTTPConnection(host, port, timeout=5)
-        try:
-            conn.request("GET", "/healthz")
-            response = conn.getresponse()
-            body = json.loads(response.read() or b"{}")
-            if response.status == 200:
-                return body
-            if response.status == 503:
-                raise RuntimeError(f"the server has no usable model: {body}")
-        except (OSError, ValueError):
-            pass
-        finally:
-            conn.close()
-        time.sleep(0.5)
-    raise RuntimeError(f"the server did not answer /healthz within {timeout:.0f} s")
-
-
-def server_env(tmp: Path, model: Path, weights: str | None, threads: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "PORT"}  # PORT would bind every interface
-    env |= {"SECRET_KEY": secrets.token_urlsafe(32), "DEBUG": "false", "SECURE_SSL_REDIRECT": "false",
-            "ALLOWED_HOSTS": "127.0.0.1", "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
-            "IDCLASS_MEDIA_ROOT": str(tmp / "media"), "IDCLASS_STORE_IMAGES": "false",
-            "IDCLASS_MODEL_DIR": str(model), "IDCLASS_MODEL_CHECK_SECONDS": "3600", "WEB_CONCURRENCY": "1",
-            "OMP_NUM_THREADS": str(threads)}
-    if weights:
-        env["IDCLASS_BACKBONE_WEIGHTS"] = weights
-    return env
-
-
 def train_quick(out: Path, weights: str | None, log=print) -> Path:
     """A small model on a tiny demo set, as the tests train theirs: minutes, not an accurate one."""
     from classifier.preprocessing import Preprocessing
@@ -455,34 +400,20 @@ def main(argv=None):
             model = train_quick(tmp / "model", args.weights)
         print("making the uploads ...", flush=True)
         uploads = make_uploads([k.strip() for k in args.kinds.split(",") if k.strip()])
-        env = server_env(tmp, model.resolve(), args.weights, args.threads)
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=args.checkout,
-                       env=env, check=True)
-        port = free_port()
-        log_path = tmp / "gunicorn.log"
-        with open(log_path, "wb") as log_file:
-            server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
-                                       "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-                                      cwd=args.checkout, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-        try:
-            try:
-                health = wait_healthy("127.0.0.1", port, server)
-                pid = worker_pid(server.pid)
-            except RuntimeError as exc:
-                sys.exit(f"{exc}\n--- gunicorn's log ---\n{log_path.read_text(errors='replace')[-3000:]}")
-            print(f"server: gunicorn ({args.checkout / 'gunicorn.conf.py'}), 1 worker, http://127.0.0.1:{port}, "
+        # one worker, nothing stored, no model reloads, and no rate limit: the benchmark is one client
+        quiet = {"IDCLASS_STORE_IMAGES": "false", "IDCLASS_MODEL_CHECK_SECONDS": "3600", "IDCLASS_UPLOAD_RATES": "off",
+                 "OMP_NUM_THREADS": str(args.threads)}
+        with gunicorn(tmp, model.resolve(), args.weights or "", workers=1, root=args.checkout, **quiet) as (url, server):
+            status, health = request(f"{url}/healthz")
+            if status != 200:
+                sys.exit(f"the server has no usable model: {health}")
+            pid, port = worker_pids(server)[0], int(url.rsplit(":", 1)[1])
+            print(f"server: gunicorn ({args.checkout / 'gunicorn.conf.py'}), 1 worker, {url}, "
                   f"model {health.get('model_version')} from {model}, OMP_NUM_THREADS={args.threads}")
             print(f"{args.concurrency} uploads at once, {args.rounds} rounds per kind, each at the most pixels "
                   "this checkout's classifier.images allows its kind")
             result = run_benchmark("127.0.0.1", port, pid, uploads, args.rounds, args.concurrency,
                                    args.time_limit, warm_up_upload(), log=lambda line: print(line, flush=True))
-        finally:
-            server.terminate()
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
     print(summary(result, args.target_mb))
     if args.json:
         args.json.write_text(json.dumps(result | {"model": str(model), "checkout": str(args.checkout)},
