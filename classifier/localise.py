@@ -31,6 +31,8 @@ import torch
 from PIL import Image
 from torch import nn
 
+from classifier.inference import BatchedForward, frozen
+
 
 @dataclass(frozen=True)
 class Localisation:
@@ -201,12 +203,18 @@ class Localiser:
         self.image_size = int(config["image_size"])
         self.pad = int(config["pad"])
         self.threshold = float(config["found_threshold"])
+        self._forward = self.net
+
+    def serve(self, freeze: bool = True) -> None:
+        """Ready for a server: concurrent ``locate`` calls share forward passes, of a frozen graph."""
+        side = self.image_size + 2 * self.pad
+        self._forward = BatchedForward(frozen(self.net, torch.zeros(1, 3, side, side)) if freeze else self.net)
 
     @torch.inference_mode()
     def locate(self, img: Image.Image) -> Localisation:
         """The document's corners in ``img``, in image-geometric order (see the module docstring)."""
         x = to_input(img, self.image_size, self.pad)[None]
-        corners, peaks = decode_heatmaps(self.net(x))
+        corners, peaks = decode_heatmaps(self._forward(x))
         confidence = float(peaks[0].min())  # the weakest corner decides: all four must be seen
         if confidence < self.threshold:
             return Localisation(None, confidence)

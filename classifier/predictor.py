@@ -1,7 +1,6 @@
 """Serving: backbone, localiser and head loaded once, then any number of classifications."""
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from classifier.bands import ConfidenceBand
 from classifier.device import resolve_device
 from classifier.errors import BackboneUnavailable, InvalidImage
 from classifier.images import ImageSource, load_image, to_tensor
+from classifier.inference import BatchedForward, frozen
 from classifier.localise import Localisation
 from classifier.preprocessing import document_view
 
@@ -54,25 +54,31 @@ class BatchItem:
 
 
 class Predictor:
-    """Thread-safe: decoding runs concurrently, forward passes one at a time (each
-    already uses `threads` cores, so running two at once only thrashes)."""
+    """Thread-safe: decoding runs concurrently; the localiser's and the backbone's forward
+    passes run one at a time each, over the images of every request waiting for one
+    (``BatchedForward``)."""
 
     def __init__(self, model_dir: Path, weights: str | Path | None = None, threads: int | None = None,
-                 top_k: int = 3, device: str = "cpu"):
+                 top_k: int = 3, device: str = "cpu", freeze: bool = True):
         """``threads``: torch's intra-op threads for this process (None leaves torch's default).
-        ``device``: where the backbone runs (``classifier.device``); the localiser and head stay on the CPU."""
+        ``device``: where the backbone runs (``classifier.device``); the localiser and head stay on the CPU.
+        ``freeze``: run the networks on the CPU as frozen graphs (``inference.frozen``), not eager."""
         self.model = artifact.load_model(model_dir)
         if threads:
             torch.set_num_threads(threads)
         self.device = resolve_device(device)
-        self.extractor, spec = load_backbone(self.model.backbone.name, _weights_for(self.model.backbone, weights))
+        extractor, spec = load_backbone(self.model.backbone.name, _weights_for(self.model.backbone, weights))
         check_compatible(self.model.backbone, spec)
-        self.extractor.to(self.device)
         self.prep = self.model.preprocessing
+        backbone = PooledFeatures(extractor, self.prep.pooling, self.prep.rotations).to(self.device)
+        if freeze and self.device.type == "cpu":
+            backbone = frozen(backbone, torch.zeros(1, 3, self.prep.size, self.prep.size))
+        self._passes = BatchedForward(lambda batch: backbone(batch.to(self.device)).cpu())
         self.localiser = artifact.localiser_for(self.prep)
+        if self.localiser:
+            self.localiser.serve(freeze)
         self.calibration = self.model.calibration
         self.top_k = top_k
-        self._lock = threading.Lock()
 
     @property
     def version(self) -> str:
@@ -134,9 +140,9 @@ class Predictor:
         views = [document_view(img, localiser) for img in decoded]
         t1 = time.perf_counter()
         batch = torch.stack([to_tensor(view, self.prep.size, self.prep.resize) for view, _ in views])
-        with self._lock, torch.inference_mode():
-            features = self.extractor(batch.to(self.device), self.prep.pooling, self.prep.rotations).cpu()
-            t2 = time.perf_counter()
+        features = self._passes(batch)
+        t2 = time.perf_counter()
+        with torch.inference_mode():
             probs = torch.softmax(self.model.head(features) / self.model.temperature, 1)
         t3 = time.perf_counter()
         per_image = {"decode_ms": decode_s * 1000 / n, "localise_ms": (t1 - t_decoded) * 1000 / n,
@@ -158,6 +164,17 @@ class Predictor:
         localisation = found.scaled(width / img.width, height / img.height) if found is not None else None
         return Classification(top[0].document_type, top[0].label, top[0].score, band, top, self.version,
                               width, height, img.info.get("format"), localisation, dict(timings))
+
+
+class PooledFeatures(torch.nn.Module):
+    """The extractor with the model's pooling and rotations fixed: one tensor in, features out."""
+
+    def __init__(self, extractor: torch.nn.Module, pooling: str, rotations: int):
+        super().__init__()
+        self.extractor, self.pooling, self.rotations = extractor, pooling, rotations
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.extractor(x, self.pooling, self.rotations)
 
 
 def _weights_for(spec: BackboneSpec, weights: str | Path | None) -> str | Path | None:

@@ -138,3 +138,12 @@ def forget_predictor() -> None:
         _loader.join()
     with _lock:
         _served, _next_check = None, 0.0
+
+
+def use_predictor(predictor: Predictor) -> None:
+    """Serve `predictor`, loaded elsewhere from IDCLASS_MODEL_DIR, as if this process had loaded
+    it there (tests share one: loading freezes graphs, which takes seconds)."""
+    global _served
+    forget_predictor()
+    with _lock:
+        _served = Served(predictor, artifact.model_identity(settings.IDCLASS_MODEL_DIR))

@@ -64,6 +64,14 @@ def trained_model_dir(tmp_path_factory, demo_train_dir, backbone_weights, featur
     return out
 
 
+@pytest.fixture(scope="session")
+def session_predictor(trained_model_dir, backbone_weights):
+    """`trained_model_dir` loaded once, for the tests that serve it: freezing its graphs takes seconds."""
+    from classifier.predictor import Predictor
+
+    return Predictor(trained_model_dir, weights=backbone_weights)
+
+
 def quick_config(weights, cache_dir, **overrides):
     """Training settings that keep the test suite fast: small inputs, one orientation,
     few augmented views. The full-size settings are measured by the commands in README.md."""

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from idclass.models import Prediction
-from idclass.serving import forget_predictor, get_predictor
+from idclass.serving import forget_predictor, get_predictor, use_predictor
 
 
 @pytest.fixture
@@ -20,11 +20,11 @@ def media_root(settings, tmp_path) -> Path:
 
 
 @pytest.fixture
-def served_model(settings, trained_model_dir, backbone_weights, media_root):
-    """The server's predictor, loaded from the session's trained model."""
+def served_model(settings, trained_model_dir, backbone_weights, media_root, session_predictor):
+    """The server's predictor: the session's trained model, as if this process had loaded it."""
     settings.IDCLASS_MODEL_DIR = trained_model_dir
     settings.IDCLASS_BACKBONE_WEIGHTS = backbone_weights
-    forget_predictor()
+    use_predictor(session_predictor)
     yield get_predictor()
     forget_predictor()
 
