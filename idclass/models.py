@@ -47,6 +47,14 @@ class DocumentStorage(FileSystemStorage):
 
     def save_document(self, name: str, data: bytes) -> None:
         """Write `data` as `name`: to a private temporary file first, then renamed into place."""
+        temporary = self.write_partial(data)
+        try:
+            self.place(temporary, name)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def write_partial(self, data: bytes) -> Path:
+        """`data` in a new private temporary file, on disk when this returns; `place` names it."""
         with storage_errors():
             temporary, fd = self._partial_file()
             try:
@@ -54,9 +62,15 @@ class DocumentStorage(FileSystemStorage):
                     fh.write(data)
                     fh.flush()
                     os.fsync(fh.fileno())
-                os.replace(temporary, self.path(name))
-            finally:
+            except BaseException:
                 temporary.unlink(missing_ok=True)
+                raise
+        return temporary
+
+    def place(self, temporary: Path, name: str) -> None:
+        """Rename a file from `write_partial` to `name`, replacing any file of that name."""
+        with storage_errors():
+            os.replace(temporary, self.path(name))
 
     def check_writable(self) -> None:
         """Raises StorageUnavailable when an image could not be written now."""

@@ -1,6 +1,7 @@
 """Classify an upload, then keep a record of it: the one path the page and the API share."""
 import unicodedata
-from pathlib import PurePath
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path, PurePath
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
@@ -17,6 +18,7 @@ from idclass.rate_limit import seconds_until_allowed
 from idclass.serving import ModelUnavailable, get_predictor
 
 MULTIPART_ALLOWANCE = 64 * 1024  # boundaries, headers and the CSRF token around the file
+_writer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="idclass-write")  # as many as gunicorn's threads
 
 # Every code the upload page and the API refuse with, and its HTTP status: the one list that
 # UploadRejected, the API's views and its OpenAPI document (idclass/openapi.py) read.
@@ -79,11 +81,16 @@ def classify_upload(request: HttpRequest) -> Prediction:
         raise UploadRejected(error.code, error.messages[0])
     upload = form.cleaned_data["image"]
     data = upload.read()
+    # The image goes to disk while the model looks at it; a refused upload's file is deleted.
+    writing = _writer.submit(DocumentStorage().write_partial, data) if settings.IDCLASS_STORE_IMAGES else None
     try:
         result = predictor.predict(data)
+        return store(data, upload.name, result, writing)
     except InvalidImage as exc:
         raise UploadRejected(exc.code, exc.message) from exc
-    return store(data, upload.name, result)
+    finally:
+        if writing is not None and writing.exception() is None:
+            writing.result().unlink(missing_ok=True)  # gone already where it was placed
 
 
 def check_request(request: HttpRequest) -> None:
@@ -119,15 +126,15 @@ def storage_rejected(exc: StorageUnavailable) -> UploadRejected:
             else UploadRejected("storage_unavailable", STORAGE_UNAVAILABLE))
 
 
-def store(data: bytes, file_name: str, result: Classification) -> Prediction:
-    """Write the image (one file for identical uploads, named by its sha256), then the row.
-    If the row fails, the image goes too, unless an older row shares it."""
+def store(data: bytes, file_name: str, result: Classification, writing: Future[Path] | None) -> Prediction:
+    """Place the image `writing` wrote (one file for identical uploads, named by its sha256), then
+    save the row. If the row fails, the image goes too, unless an older row shares it."""
     prediction = Prediction.from_classification(result, data, display_file_name(file_name))
     storage = DocumentStorage()
-    if settings.IDCLASS_STORE_IMAGES:
+    if writing is not None:
         prediction.image.name = f"{prediction.sha256}{FORMAT_SUFFIXES[result.image_format]}"
         try:
-            storage.save_document(prediction.image.name, data)
+            storage.place(writing.result(), prediction.image.name)
         except StorageUnavailable as exc:
             raise storage_rejected(exc) from exc
     try:
