@@ -35,30 +35,33 @@ def wait_for(condition, timeout: float = 30):
     return value
 
 
-def server_env(tmp_path: Path, model_dir: Path, weights: str, **extra: str) -> dict[str, str]:
-    """A production environment (DEBUG off) with its own database and media folder under tmp_path."""
-    return {k: v for k, v in os.environ.items() if k not in ("WEB_CONCURRENCY", "GUNICORN_CMD_ARGS")} | {
+def server_env(tmp_path: Path, model_dir: Path, weights: str, **extra: str | None) -> dict[str, str]:
+    """A production environment (DEBUG off) with its own database and media folder under tmp_path;
+    an `extra` of None removes that variable."""
+    env = {k: v for k, v in os.environ.items() if k not in ("WEB_CONCURRENCY", "GUNICORN_CMD_ARGS")} | {
         "DJANGO_SETTINGS_MODULE": "idclass.settings", "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50),
         "SECURE_SSL_REDIRECT": "false", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "IDCLASS_MODEL_DIR": str(model_dir), "IDCLASS_BACKBONE_WEIGHTS": weights,
         "IDCLASS_MEDIA_ROOT": str(tmp_path / "media"), "IDCLASS_MODEL_CHECK_SECONDS": "1", "OMP_NUM_THREADS": "1",
     } | extra
+    return {k: v for k, v in env.items() if v is not None}
 
 
 @contextmanager
-def gunicorn(tmp_path: Path, model_dir: Path, weights: str, workers: int = 2, root: Path = ROOT, **extra_env: str):
+def gunicorn(tmp_path: Path, model_dir: Path, weights: str, workers: int | None = 2, root: Path = ROOT,
+             **extra_env: str | None):
     """gunicorn.conf.py's server (of the checkout at `root`), migrated and answering (any status),
-    until the block ends; yields (its URL, the process). A failure inside the block shows the end
-    of gunicorn's log."""
+    until the block ends; yields (its URL, the process). `workers` None: as gunicorn.conf.py says.
+    A failure inside the block shows the end of gunicorn's log."""
     port = free_port()
     env = server_env(tmp_path, model_dir, weights, GUNICORN_BIND=f"127.0.0.1:{port}", **extra_env)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=root, env=env, check=True,
                    timeout=120)
     log = tmp_path / "gunicorn.log"
     with log.open("wb") as out:
-        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--workers",
-                                   str(workers), "--no-control-socket"], cwd=root, env=env, stdout=out,
-                                  stderr=subprocess.STDOUT)
+        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--no-control-socket",
+                                   *(["--workers", str(workers)] if workers else [])], cwd=root, env=env,
+                                  stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: server.poll() is not None or request(f"{url}/healthz")[0], timeout=START_SECONDS)

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from benchmarks.quick_model import train_quick
 from benchmarks.server import ROOT, gunicorn, request, worker_pids
 from classifier import images
 
@@ -351,22 +352,6 @@ def summary(result: dict, target_mb: float = 300) -> str:
 # --------------------------------------------------------------------------
 # The server
 # --------------------------------------------------------------------------
-
-def train_quick(out: Path, weights: str | None, log=print) -> Path:
-    """A small model on a tiny demo set, as the tests train theirs: minutes, not an accurate one."""
-    from classifier.preprocessing import Preprocessing
-    from classifier.synth.demo import make_demo_dataset
-    from classifier.training.train import TrainConfig, train_classifier
-
-    log(f"training a small model into {out} (a few minutes)")
-    data = out.parent / "demo-train"
-    make_demo_dataset(data, per_class=4, seed=1, flat=True, progress=False)
-    config = TrainConfig(backbone="small", weights=weights, views_per_class=24, min_views=2, max_views=6,
-                         val_views=1, epochs=100, patience=15, cache_dir=out.parent / "features",
-                         preprocessing=Preprocessing(size=224, rotations=1))
-    train_classifier([data], config, out_dir=out, log=lambda _: None)
-    return out
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -1,0 +1,209 @@
+"""Serving speed against the compute limit, for both backbones in one run: a phone photo (a
+3000x4000 JPEG of a captured document, about 1 MB) from bytes to answer.
+
+    .venv/bin/python -m benchmarks.serving [--backbones large,small] [--model-large DIR]
+        [--weights-large FILE|random] [--model-small DIR] [--weights-small FILE|random]
+        [--requests 40] [--concurrency 8] [--json OUT]
+
+Per backbone, on this machine's CPU:
+- limit: Pillow's draft decode to 224 px plus one MobileNetV3 forward pass at 224, batch 1
+  (and per image at batch 8, which bounds throughput);
+- in-process: ``Predictor.predict`` on the same bytes, with its stages;
+- HTTP: POST /api/v1/classify to this checkout's gunicorn.conf.py on 127.0.0.1 as shipped
+  (its workers and threads, torch's default threads; images stored, the rate limit counting
+  but out of reach), one request at a time and `--concurrency` at once. The web layer is the
+  HTTP time less the workers' own ``Predictor.predict`` time of the same requests (each
+  record keeps it), so both are measured in the same process on the same bytes.
+Without `--model-*`, a quick model is trained into a temporary folder with the shipped
+preprocessing (the backbone's weights do not change its speed: `random` serves for the large
+one where torchvision's file is not at hand). Bounded: `--requests` per measurement.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sqlite3
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from benchmarks.quick_model import train_quick
+from benchmarks.server import gunicorn, multipart_image, request
+from classifier.backbone import load_backbone
+from classifier.images import load_image, to_tensor
+from classifier.predictor import Predictor
+
+LIMIT_SIZE = 224
+STAGES = ("decode_ms", "localise_ms", "features_ms", "head_ms")
+# the issue's targets: HTTP p50 at concurrency 1 over the limit, and concurrency-N throughput over its bound
+C1_TARGET = {"large": 1.5, "small": 2.0}
+THROUGHPUT_TARGET = 0.8
+WEB_LAYER_TARGET_MS = 10.0
+
+
+def photos(folder: Path, count: int) -> list[bytes]:
+    """`count` captured demo documents, enlarged to 3000x4000 with sensor-like noise: phone photos."""
+    from classifier.synth.demo import make_demo_dataset
+
+    make_demo_dataset(folder, per_class=1, seed=11, workers=1, progress=False)
+    rng = np.random.default_rng(0)
+    out = []
+    for path in sorted(folder.glob("*/*.jpg"))[:count]:
+        big = np.asarray(Image.open(path).convert("RGB").resize((3000, 4000), Image.Resampling.BICUBIC), np.int16)
+        noisy = np.clip(big + rng.normal(0, 4, big.shape), 0, 255).astype(np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(noisy).save(buf, "JPEG", quality=85)
+        out.append(buf.getvalue())
+    return out
+
+
+def median_ms(fn, items, repeat: int) -> float:
+    fn(items[0])  # warm up
+    times = []
+    for i in range(repeat):
+        start = time.perf_counter()
+        fn(items[i % len(items)])
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def limit(backbone: str, weights: str, images: list[bytes], repeat: int) -> dict:
+    """What any service must spend: the cheapest decode and one forward pass."""
+    extractor, _ = load_backbone(backbone, weights)
+    one = torch.randn(1, 3, LIMIT_SIZE, LIMIT_SIZE)
+    eight = torch.randn(8, 3, LIMIT_SIZE, LIMIT_SIZE)
+    decode = median_ms(lambda data: to_tensor(load_image(data, min_size=LIMIT_SIZE), LIMIT_SIZE), images, repeat)
+    with torch.inference_mode():
+        forward = median_ms(lambda _: extractor(one), [None], repeat)
+        forward8 = median_ms(lambda _: extractor(eight), [None], max(3, repeat // 4)) / 8
+    return {"decode_ms": decode, "forward_ms": forward, "forward_batch8_ms": forward8,
+            "ms": decode + forward, "bound_rps": 1000 / (decode + forward8)}
+
+
+def in_process(model: Path, weights: str, images: list[bytes], repeat: int) -> dict:
+    predictor = Predictor(model, weights)
+    answers = [predictor.predict(images[0]) for _ in range(2)]  # warm up
+    for i in range(repeat):
+        answers.append(predictor.predict(images[i % len(images)]))
+    timed = answers[2:]
+    return {"ms": statistics.median(a.timings_ms["total_ms"] for a in timed),
+            **{stage: statistics.median(a.timings_ms[stage] for a in timed) for stage in STAGES},
+            "preprocessing": predictor.prep.key()}
+
+
+def http(model: Path, weights: str, images: list[bytes], args, tmp: Path) -> dict:
+    requests, concurrency = args.requests, args.concurrency
+    bodies = [multipart_image(data) for data in images]
+    env = {"OMP_NUM_THREADS": str(args.torch_threads) if args.torch_threads else None,
+           "IDCLASS_UPLOAD_RATES": "1000000/m", "IDCLASS_MODEL_CHECK_SECONDS": "3600"}
+    with gunicorn(tmp, model.resolve(), weights, workers=args.workers, **env) as (url, _):
+        def post(i: int) -> tuple[int | None, float]:
+            body, headers = bodies[i % len(bodies)]
+            start = time.perf_counter()
+            status, _ = request(f"{url}/api/v1/classify", body, headers, timeout=60)
+            return status, (time.perf_counter() - start) * 1000
+
+        with ThreadPoolExecutor(concurrency) as pool:  # every worker and thread loads and runs once
+            warm_up = list(pool.map(post, range(2 * concurrency)))
+        single = [post(i) for i in range(requests)]
+        with ThreadPoolExecutor(concurrency) as pool:
+            start = time.perf_counter()
+            many = list(pool.map(post, range(requests)))
+            seconds = time.perf_counter() - start
+    statuses = sorted({status for status, _ in warm_up + single + many})
+    # the workers' own Predictor.predict times of the requests one at a time, as their records keep them
+    with sqlite3.connect(tmp / "db.sqlite3") as db:
+        recorded = [ms for (ms,) in db.execute("SELECT latency_ms FROM idclass_prediction ORDER BY rowid")]
+    return {"c1_p50_ms": statistics.median(ms for _, ms in single),
+            "c1_p90_ms": float(np.percentile([ms for _, ms in single], 90)),
+            "c1_predict_p50_ms": statistics.median(recorded[len(warm_up):len(warm_up) + requests]),
+            f"c{concurrency}_p50_ms": statistics.median(ms for _, ms in many),
+            f"c{concurrency}_rps": len(many) / seconds, "statuses": statuses}
+
+
+def measure(backbone: str, model: Path | None, weights: str, images: list[bytes], args, tmp: Path,
+            log=print) -> dict:
+    if model is None:
+        model = train_quick(tmp / f"model-{backbone}", weights, backbone, log=log)
+    log(f"{backbone}: limit ...")
+    result = {"model": str(model), "weights": weights, "limit": limit(backbone, weights, images, args.requests)}
+    log(f"{backbone}: in-process ...")
+    result["in_process"] = in_process(model, weights, images, args.requests)
+    log(f"{backbone}: HTTP ...")
+    server_dir = tmp / f"server-{backbone}"
+    server_dir.mkdir()
+    result["http"] = http(model, weights, images, args, server_dir)
+    c1, lim = result["http"]["c1_p50_ms"], result["limit"]
+    result["targets"] = {
+        "c1_over_limit": c1 / lim["ms"], "c1_over_limit_target": C1_TARGET[backbone],
+        "throughput_over_bound": result["http"][f"c{args.concurrency}_rps"] / lim["bound_rps"],
+        "throughput_target": THROUGHPUT_TARGET,
+        "web_layer_ms": c1 - result["http"]["c1_predict_p50_ms"], "web_layer_target_ms": WEB_LAYER_TARGET_MS}
+    return result
+
+
+def table(results: dict, concurrency: int) -> str:
+    rows = ["| path | " + " | ".join(results) + " |", "| --- |" + " --- |" * len(results)]
+
+    def row(name, fn):
+        rows.append(f"| {name} | " + " | ".join(fn(r) for r in results.values()) + " |")
+
+    row("limit: draft decode to 224 + one forward, ms", lambda r: "{decode_ms:.1f} + {forward_ms:.1f} = {ms:.1f}"
+        .format(**r["limit"]))
+    row("limit: forward per image at batch 8, ms", lambda r: f"{r['limit']['forward_batch8_ms']:.1f}")
+    row("in-process `Predictor.predict`, ms", lambda r: "{ms:.1f}: decode {decode_ms:.1f}, localise "
+        "{localise_ms:.1f}, features {features_ms:.1f}, head {head_ms:.1f}".format(**r["in_process"]))
+    row("HTTP, concurrency 1, p50 (p90) ms", lambda r: "{c1_p50_ms:.1f} ({c1_p90_ms:.1f})".format(**r["http"]))
+    row(f"HTTP, concurrency {concurrency}, requests/s (p50 ms)",
+        lambda r: f"{r['http'][f'c{concurrency}_rps']:.1f} ({r['http'][f'c{concurrency}_p50_ms']:.0f})")
+    row("the workers' own `Predictor.predict` at concurrency 1, p50 ms",
+        lambda r: f"{r['http']['c1_predict_p50_ms']:.1f}")
+    row("web layer: HTTP c1 p50 - the workers' predict p50, ms (target <= 10)",
+        lambda r: f"{r['targets']['web_layer_ms']:.1f}")
+    row("HTTP c1 p50 / limit (target)", lambda r: "{c1_over_limit:.2f}x (<= {c1_over_limit_target}x)"
+        .format(**r["targets"]))
+    row(f"c{concurrency} requests/s / 1000 / (decode + batch-8 forward) (target)",
+        lambda r: "{throughput_over_bound:.2f}x (>= {throughput_target}x)".format(**r["targets"]))
+    return "\n".join(rows)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backbones", default="large,small")
+    for backbone in ("large", "small"):
+        parser.add_argument(f"--model-{backbone}", type=Path, help="a trained model (default: train a quick one)")
+        parser.add_argument(f"--weights-{backbone}", default="random",
+                            help="the backbone's weights file, as IDCLASS_BACKBONE_WEIGHTS (default random)")
+    parser.add_argument("--requests", type=int, default=40, help="per measurement")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--photos", type=int, default=10, help="different photos, taken in turn")
+    parser.add_argument("--workers", type=int, help="gunicorn workers (default: as gunicorn.conf.py says)")
+    parser.add_argument("--torch-threads", type=int, help="OMP_NUM_THREADS of each worker (default: the server's)")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    if not 1 <= args.requests <= 1000 or not 1 <= args.concurrency <= 32:
+        parser.error("--requests must be 1-1000 and --concurrency 1-32")
+    backbones = [b.strip() for b in args.backbones.split(",") if b.strip()]
+    with tempfile.TemporaryDirectory(prefix="serving-") as name:
+        tmp = Path(name)
+        images = photos(tmp / "photos", args.photos)
+        print(f"{len(images)} photos, 3000x4000 JPEG, {statistics.mean(map(len, images)) / 1e6:.2f} MB on average; "
+              f"torch threads {torch.get_num_threads()}", flush=True)
+        results = {b: measure(b, getattr(args, f"model_{b}"), getattr(args, f"weights_{b}"), images, args, tmp,
+                              log=lambda line: print(line, flush=True)) for b in backbones}
+    print(table(results, args.concurrency))
+    if args.json:
+        args.json.write_text(json.dumps({"concurrency": args.concurrency, "requests": args.requests,
+                                         "workers": args.workers, "torch_threads": args.torch_threads,
+                                         "backbones": results}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
