@@ -3,7 +3,7 @@
 
     .venv/bin/python -m benchmarks.serving [--backbones large,small] [--model-large DIR]
         [--weights-large FILE|random] [--model-small DIR] [--weights-small FILE|random]
-        [--requests 40] [--concurrency 8] [--json OUT]
+        [--requests 40] [--concurrency 8] [--json OUT (default reports/serving.json)]
 
 Per backbone, on this machine's CPU:
 - limit: Pillow's draft decode to 224 px plus one MobileNetV3 forward pass at 224, batch 1
@@ -186,7 +186,7 @@ def main(argv=None):
     parser.add_argument("--photos", type=int, default=10, help="different photos, taken in turn")
     parser.add_argument("--workers", type=int, help="gunicorn workers (default: as gunicorn.conf.py says)")
     parser.add_argument("--torch-threads", type=int, help="OMP_NUM_THREADS of each worker (default: the server's)")
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--json", type=Path, default=Path("reports") / "serving.json", help="where the JSON goes")
     args = parser.parse_args(argv)
     if not 1 <= args.requests <= 1000 or not 1 <= args.concurrency <= 32:
         parser.error("--requests must be 1-1000 and --concurrency 1-32")
@@ -199,10 +199,11 @@ def main(argv=None):
         results = {b: measure(b, getattr(args, f"model_{b}"), getattr(args, f"weights_{b}"), images, args, tmp,
                               log=lambda line: print(line, flush=True)) for b in backbones}
     print(table(results, args.concurrency))
-    if args.json:
-        args.json.write_text(json.dumps({"concurrency": args.concurrency, "requests": args.requests,
-                                         "workers": args.workers, "torch_threads": args.torch_threads,
-                                         "backbones": results}, indent=2) + "\n")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"concurrency": args.concurrency, "requests": args.requests,
+                                     "workers": args.workers, "torch_threads": args.torch_threads,
+                                     "backbones": results}, indent=2) + "\n")
+    print(f"written to {args.json}")
 
 
 if __name__ == "__main__":
