@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from classifier.synth.augment import augment, random_background, simulate_capture
+from classifier.synth.augment import (MIN_VISIBLE, augment, corners_outside, random_background, simulate_capture,
+                                     visible_share)
 
 SEEDS = range(24)
 
@@ -25,38 +26,58 @@ def inside(quad: np.ndarray, size: tuple[int, int], slack: float = 1) -> bool:
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_capture_is_an_rgb_photo_with_the_document_inside(doc, seed):
-    img, quad = simulate_capture(doc, np.random.default_rng(seed))
+def test_capture_is_an_rgb_photo_with_the_document_in_frame(doc, seed):
+    img, quad = simulate_capture(doc, np.random.default_rng(seed), framing="whole")
     assert img.mode == "RGB"
     assert img.size in {(640, 480), (480, 640), (800, 600), (600, 800)}
     assert quad.shape == (4, 2) and quad.dtype == np.float32
     w, h = img.size
-    # Badly framed captures put a corner or an edge a little outside the frame, never the document's middle.
-    assert inside(quad, img.size, slack=0.1 * max(w, h))
-    assert inside(quad.mean(axis=0, keepdims=True), img.size, slack=0)
+    assert inside(quad, img.size, slack=0)
     # The document's long edges (top and bottom in its own frame) span roughly 30-80% of the frame.
     long_edge = (np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3])) / 2
     assert 0.22 <= long_edge / max(w, h) <= 0.9
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_partial_capture_has_one_or_two_corners_outside_and_most_of_the_document_in(doc, seed):
+    img, quad = simulate_capture(doc, np.random.default_rng(seed), framing="partial")
+    assert 1 <= corners_outside(quad, img.size) <= 2
+    assert MIN_VISIBLE - 0.01 <= visible_share(quad, img.size) < 1
+
+
 def test_some_captures_cut_off_part_of_the_document(doc):
-    captures = (simulate_capture(doc, np.random.default_rng(seed)) for seed in range(60))
+    captures = (simulate_capture(doc, np.random.default_rng(seed)) for seed in range(80))
     cut = sum(not inside(quad, img.size) for img, quad in captures)
-    assert 2 <= cut <= 20
+    assert 8 <= cut <= 32  # a quarter of them, PARTIAL_PROBABILITY
+
+
+def test_a_second_card_lies_beside_the_document_in_some_captures(doc):
+    other = Image.new("RGB", (500, 320), (250, 0, 250))  # magenta: found nowhere else in a capture
+    magenta = 0
+    for seed in range(40):
+        img, quad = simulate_capture(doc, np.random.default_rng(seed), distractors=[other], framing="whole")
+        a = np.asarray(img, dtype=int)
+        magenta += ((a[..., 0] > 170) & (a[..., 2] > 170) & (a[..., 1] < 90)).mean() > 0.002
+    assert 3 <= magenta <= 16  # DISTRACTOR_PROBABILITY of them, less those lying out of frame
+
+
+def test_unknown_framing_is_refused(doc):
+    with pytest.raises(ValueError, match="framing"):
+        simulate_capture(doc, np.random.default_rng(0), framing="tight")
 
 
 def test_capture_quad_starts_at_the_documents_top_left_and_runs_clockwise(doc):
     marked = 0
     for seed in SEEDS:
-        img, quad = simulate_capture(doc, np.random.default_rng(seed))
+        img, quad = simulate_capture(doc, np.random.default_rng(seed), framing="whole")
         assert signed_area(quad) > 0
         centre = quad.mean(axis=0)
         near = quad + 0.12 * (centre - quad)  # a little in from each corner
         if inside(near, img.size, slack=-2):
             marker, *others = (redness(img, p) for p in near)
             marked += marker > max(others) + 20  # casts and shadows tint the page, never like the red block
-    # Fingers, glare and shadows sometimes hide the marker; the order must show in nearly all.
-    assert marked >= len(SEEDS) - 3
+    # Fingers, glare, a hologram's sheen and shadows sometimes hide the marker; the order must show in most.
+    assert marked >= len(SEEDS) - 5
 
 
 def test_capture_uses_the_requested_size_and_covers_all_orientations(doc):

@@ -4,8 +4,9 @@ Two kinds of views of a labelled document image:
 
 * ``simulate_capture`` - a phone-photo-like view: the document warped in
   perspective onto a cluttered background (desk, keyboard, papers, a photo), at
-  any rotation, sometimes partly out of frame or held by fingers, with glare,
-  shadows and camera-like lighting, blur, noise and JPEG artefacts. It also returns where the
+  any rotation, sometimes partly out of frame, held by fingers or beside a second
+  card, with glare, a hologram's sheen, shadows and camera-like lighting, blur,
+  noise and JPEG artefacts. It also returns where the
   document's corners ended up, so the demo generator can write corner labels.
 * ``augment`` - one random training view: either a capture or a milder
   scan-like view.
@@ -33,7 +34,10 @@ from classifier.images import image_files
 
 PHOTO_SIZES = ((640, 480), (480, 640), (800, 600), (600, 800))
 MAX_SIDE = 800
-OUTSIDE_PROBABILITY = 0.15  # share of captures with part of the document outside the frame
+FRAMINGS = ("any", "partial", "whole")  # simulate_capture's framing
+PARTIAL_PROBABILITY = 0.25  # share of "any" captures with one or two corners outside the frame
+MIN_VISIBLE = 0.6  # a partly framed document keeps at least this share of its area in the photo
+DISTRACTOR_PROBABILITY = 0.2  # share of captures with a second card lying beside the document
 # Photos used as backgrounds are decoded once per process at this size.
 _BACKGROUND_CACHE_SIDE = 1024
 
@@ -332,24 +336,76 @@ def _shade_band(rng: np.random.Generator, img: np.ndarray, quad: np.ndarray) -> 
     return cv2.multiply(img, shade, scale=1 / 255)
 
 
-def _glare(rng: np.random.Generator, img: np.ndarray, quad: np.ndarray) -> np.ndarray:
-    """A bright elliptical highlight, as a lamp or flash reflects off a laminated card."""
+def _spot_on(rng: np.random.Generator, quad: np.ndarray, sizes: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """A random point on the document, and an ellipse's two radii drawn from ``sizes`` (shares of its diagonal)."""
     t = rng.uniform(0.1, 0.9, 2)
     centre = quad[0] + (quad[1] - quad[0]) * t[0] + (quad[3] - quad[0]) * t[1]
-    size = np.linalg.norm(quad[2] - quad[0]) * rng.uniform(0.05, 0.25, 2)
+    return centre, np.linalg.norm(quad[2] - quad[0]) * rng.uniform(*sizes, 2)
 
+
+def _ellipse(rng: np.random.Generator, centre: np.ndarray, size: np.ndarray, softness: float):
+    """A ``_soft_field`` painter: an ellipse at a random angle, its edge blurred by ``softness`` of its radius."""
     def draw(mask, s):
         cv2.ellipse(mask, tuple((centre * s).astype(int)), tuple(np.maximum(1, size * s).astype(int)),
                     rng.uniform(0, 180), 0, 360, 255, -1)
-        return max(0.5, float(size.min() * s * 0.5))
+        return max(0.5, float(size.min() * s * softness))
+    return draw
 
-    light = _soft_field(img, draw)
+
+def _glare(rng: np.random.Generator, img: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """A bright elliptical highlight, as a lamp or flash reflects off a laminated card."""
+    centre, size = _spot_on(rng, quad, (0.05, 0.25))
+    light = _soft_field(img, _ellipse(rng, centre, size, 0.5))
     return cv2.add(img, cv2.multiply(255 - img, light, scale=rng.uniform(0.6, 1.0) / 255))
 
 
-def _capture_quad(rng: np.random.Generator, doc_size: tuple[int, int], frame: tuple[int, int]) -> np.ndarray:
+def _hologram(rng: np.random.Generator, img: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """A hologram's rainbow sheen: a soft patch on the document whose colour runs through the
+    hues across it, as a laminate's security foil catches the light."""
+    centre, size = _spot_on(rng, quad, (0.08, 0.3))
+    h, w = img.shape[:2]
+    normal = _rotation(rng.uniform(0, 360)) @ np.array([1.0, 0.0])
+    ys, xs = np.mgrid[0:h // 4 + 1, 0:w // 4 + 1].astype(np.float32) * 4
+    phase = ((xs - centre[0]) * normal[0] + (ys - centre[1]) * normal[1]) / max(float(size.max()), 1.0)
+    hue = ((phase * rng.uniform(40, 90) + rng.uniform(0, 180)) % 180).astype(np.uint8)
+    hsv = cv2.merge([hue, np.full_like(hue, int(rng.integers(120, 256))), np.full_like(hue, 255)])
+    rainbow = cv2.resize(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), (w, h), interpolation=cv2.INTER_LINEAR)
+    patch = _soft_field(img, _ellipse(rng, centre, size, 0.3))
+    sheen = cv2.multiply(patch, rainbow, scale=rng.uniform(0.3, 0.7) / 255)
+    return cv2.add(img, sheen)
+
+
+def visible_share(quad: np.ndarray, frame: tuple[int, int]) -> float:
+    """How much of the document's area lies inside the frame."""
+    fw, fh = frame
+    inside, _ = cv2.intersectConvexConvex(np.float32(quad), np.float32([[0, 0], [fw, 0], [fw, fh], [0, fh]]))
+    return float(inside) / max(float(cv2.contourArea(np.float32(quad))), 1e-6)
+
+
+def corners_outside(quad: np.ndarray, frame: tuple[int, int]) -> int:
+    return int(((quad < 0) | (quad > np.array(frame))).any(axis=1).sum())
+
+
+def _cut_by_frame(rng: np.random.Generator, quad: np.ndarray, frame: tuple[int, int]) -> np.ndarray | None:
+    """``quad`` slid towards a side or a corner of the frame until only a random 60-97% of
+    the document is inside, with one or two of its corners outside; None when the draw
+    leaves three or more out (the caller keeps the document in frame)."""
+    direction = [(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1)][int(rng.integers(8))]
+    direction = np.array(direction, float)
+    target = rng.uniform(MIN_VISIBLE, 0.97)
+    low, high = 0.0, float(max(frame))
+    for _ in range(20):  # bisection: the visible share falls as the document slides out
+        mid = (low + high) / 2
+        low, high = (mid, high) if visible_share(quad + direction * mid, frame) > target else (low, mid)
+    moved = quad + direction * high
+    return moved if 1 <= corners_outside(moved, frame) <= 2 else None
+
+
+def _capture_quad(rng: np.random.Generator, doc_size: tuple[int, int], frame: tuple[int, int],
+                  partial: bool) -> np.ndarray:
     """Where the document's corners go in the photo: its longer side covers 30-80% of the
-    frame's longer side (less if needed to stay in frame), any rotation, some tilt."""
+    frame's longer side (less if needed to stay in frame), any rotation, some tilt;
+    ``partial``: then slid partly out of the frame (``_cut_by_frame``)."""
     w, h = doc_size
     fw, fh = frame
     long_side = rng.uniform(0.3, 0.8) * max(fw, fh)
@@ -366,36 +422,75 @@ def _capture_quad(rng: np.random.Generator, doc_size: tuple[int, int], frame: tu
     low = margin - quad.min(axis=0)
     high = np.array([fw, fh]) - margin - quad.max(axis=0)
     quad = quad + rng.uniform(low, np.maximum(low, high))
-    if rng.random() < OUTSIDE_PROBABILITY:  # framed badly: one corner (or a whole edge) cut off
-        direction = rng.integers(2, size=2)  # towards the right/bottom (1) or left/top (0) edge
-        beyond = rng.uniform(0.02, 0.1) * min(extent)  # how far the outermost corner lies outside
-        target = np.where(direction, np.array([fw, fh]) + beyond, -beyond)
-        outermost = np.where(direction, quad.max(axis=0), quad.min(axis=0))
-        axes = [[1, 0], [0, 1], [1, 1]][int(rng.integers(3))]  # out at a side, top/bottom, or both
-        quad = quad + (target - outermost) * axes
+    for _ in range(4 if partial else 0):
+        cut = _cut_by_frame(rng, quad, frame)
+        if cut is not None:
+            return cut
     return quad
 
 
+def _plain_card(rng: np.random.Generator) -> np.ndarray:
+    """A card that is not an identity document (a bank, loyalty or business card): a
+    gradient or plain face with a few stripes, lines of text and sometimes a chip."""
+    w, h = 428, 270
+    a = np.empty((h, w, 3), np.uint8)
+    top, bottom = np.array(_random_colour(rng)), np.array(_random_colour(rng))
+    a[:] = (top[None, :] + (bottom - top)[None, :] * np.linspace(0, 1, h)[:, None])[:, None, :].astype(np.uint8)
+    for _ in range(int(rng.integers(0, 3))):
+        y = int(rng.uniform(0, h))
+        cv2.rectangle(a, (0, y), (w, y + int(rng.integers(8, 50))), _random_colour(rng), -1)
+    ink = _random_colour(rng)
+    for _ in range(int(rng.integers(1, 5))):
+        letters = "".join(rng.choice(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 "), int(rng.integers(4, 16))))
+        org = (int(rng.uniform(10, w / 2)), int(rng.uniform(30, h - 10)))
+        cv2.putText(a, letters, org, cv2.FONT_HERSHEY_SIMPLEX, rng.uniform(0.6, 1.4), ink, 2, cv2.LINE_AA)
+    if rng.random() < 0.5:
+        cv2.rectangle(a, (40, 90), (100, 140), (200, 170, 90), -1)
+    return a
+
+
+def _distractor(rng: np.random.Generator, img: np.ndarray, quad: np.ndarray, card: np.ndarray) -> None:
+    """Draw ``card`` in place as a second document lying on the desk beside the photographed
+    one: 40-80% of its size, anywhere (partly out of frame too), under it where they overlap."""
+    h, w = img.shape[:2]
+    side = max(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)) * rng.uniform(0.4, 0.8)
+    ch, cw = card.shape[:2]
+    corners = np.array([[-cw, -ch], [cw, -ch], [cw, ch], [-cw, ch]], float) / 2 * (side / max(cw, ch))
+    corners = corners @ _rotation(rng.uniform(0, 360)).T + rng.uniform(-0.05, 0.05, (4, 2)) * side
+    centre = np.array([rng.uniform(-0.1, 1.1) * w, rng.uniform(-0.1, 1.1) * h])
+    src = _shrink(card, int(side)) if max(card.shape[:2]) > 1.3 * side else card
+    _warp(src, corners + centre, (w, h), dst=img, borderMode=cv2.BORDER_TRANSPARENT)
+
+
 def simulate_capture(doc: Image.Image, rng: np.random.Generator, *, backgrounds: Sequence[Path] = (),
-                     out_size: tuple[int, int] | None = None) -> tuple[Image.Image, np.ndarray]:
+                     out_size: tuple[int, int] | None = None, framing: str = "any",
+                     distractors: Sequence[Image.Image] = ()) -> tuple[Image.Image, np.ndarray]:
     """Photograph-like view of a flat document on a cluttered background.
 
     Returns the RGB image (``out_size`` (w, h), by default a random phone-like size)
     and the document's corners in it as a float (4, 2) array: the document's own
     top-left, top-right, bottom-right, bottom-left (clockwise on screen), whatever
-    the rotation. In a share of captures (``OUTSIDE_PROBABILITY``) part of the
-    document lies outside the frame; the quad still gives its true corners there.
-    Fingers, a shadow band and glare may cover parts of the document.
+    the rotation. ``framing`` (one of ``FRAMINGS``): "any" puts part of the document outside
+    the frame in a share of captures (``PARTIAL_PROBABILITY``), "partial" always, "whole" never;
+    the quad still gives the true corners there. Fingers, a shadow band, glare or a hologram's
+    sheen may cover parts of the document, and a second card may lie beside it: one of
+    ``distractors`` (other documents) where given, else a plain card.
     """
+    if framing not in FRAMINGS:
+        raise ValueError(f"framing must be one of {FRAMINGS}, not {framing!r}")
     if out_size is None:
         out_size = PHOTO_SIZES[int(rng.integers(len(PHOTO_SIZES)))]
     src = _rgb_array(doc)
-    quad = _capture_quad(rng, (src.shape[1], src.shape[0]), out_size)
+    partial = framing == "partial" or (framing == "any" and rng.random() < PARTIAL_PROBABILITY)
+    quad = _capture_quad(rng, (src.shape[1], src.shape[0]), out_size, partial)
     # Pre-shrink to about the size it will have: a perspective warp alone would alias fine print.
     side = max(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1))
     if max(src.shape[:2]) > 1.3 * side:
         src = _shrink(src, int(side))
     img = _random_background_array(rng, out_size, backgrounds)
+    if rng.random() < DISTRACTOR_PROBABILITY:
+        card = _rgb_array(distractors[int(rng.integers(len(distractors)))]) if distractors else _plain_card(rng)
+        _distractor(rng, img, quad, card)
     if rng.random() < 0.5:
         img = _shadow(img, quad, rng)
     img = _warp(src, quad, out_size, dst=img, borderMode=cv2.BORDER_TRANSPARENT)
@@ -403,8 +498,10 @@ def simulate_capture(doc: Image.Image, rng: np.random.Generator, *, backgrounds:
         _hand(rng, img, quad)
     if rng.random() < 0.3:
         img = _shade_band(rng, img, quad)
-    if rng.random() < 0.3:
+    if rng.random() < 0.4:
         img = _glare(rng, img, quad)
+    if rng.random() < 0.25:
+        img = _hologram(rng, img, quad)
     img = _photometric(img, rng, 1.0)
     return Image.fromarray(img), quad.astype(np.float32)
 

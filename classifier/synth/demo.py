@@ -632,10 +632,34 @@ def _draw_mrz(img: Image.Image, t: DocType, lay: _Layout, person: dict[str, str]
             d.text((m + (i + 0.5) * pitch, y), ch, font=font, fill=ink, anchor="mt")
 
 
-def render_document(doc_type: str, rng: np.random.Generator) -> Image.Image:
-    """Flat, tightly cropped render (about 640 px wide) of one document of ``doc_type``
-    with a random fictional holder."""
-    t = DOC_TYPES[doc_type]
+def random_doc_type(rng: np.random.Generator) -> DocType:
+    """A fictional type none of ``DOC_TYPES`` is: its look drawn at random from the same design
+    vocabulary, in random colours. Training shows such documents to the head as ones to be unsure
+    of, so that a real document of a type it never learned is not taken for a known one."""
+    kind = str(rng.choice(["id", "passport", "residence"]))
+    pick = lambda options: str(options[int(rng.integers(len(options)))])  # noqa: E731
+    rows = [t.rows for t in DOC_TYPES.values() if (t.kind == "passport") == (kind == "passport")]
+    extras = ("chip", "ghost", "barcode", "hologram", "mono_photo")
+    return DocType(
+        name="Unknown document", state=f"STATE OF {_word(rng, 3).upper()}", code="QXX",
+        nationality=_word(rng, 3).upper(), kind=kind, title=pick(["IDENTITY CARD", "PASSPORT", "RESIDENCE PERMIT",
+                                                                   "DRIVING LICENCE", "NATIONAL ID"]),
+        subtitle=" ".join(_word(rng, 3).upper() for _ in range(2)), primary=_random_rgb(rng, 20, 140),
+        secondary=_random_rgb(rng, 60, 220), paper=_random_rgb(rng, 215, 250),
+        header=pick(["top", "bottom", "side"]), photo=pick(["left", "right"]),
+        emblem=pick(["sun", "shield", "star", "diamond", "crown"]), pattern=pick(["rosette", "waves", "mesh"]),
+        stripe=pick(["diagonal", "wave", "corner", "bars", "none"]), rows=rows[int(rng.integers(len(rows)))],
+        extras=tuple(e for e in extras if rng.random() < 0.3), date_style=pick(["dots", "month", "iso", "slash"]))
+
+
+def _random_rgb(rng: np.random.Generator, low: int, high: int) -> RGB:
+    return tuple(int(c) for c in rng.integers(low, high, 3))
+
+
+def render_document(doc_type: str | DocType, rng: np.random.Generator) -> Image.Image:
+    """Flat, tightly cropped render (about 640 px wide) of one document of ``doc_type`` (a key of
+    ``DOC_TYPES``, or a type of its own) with a random fictional holder."""
+    t = DOC_TYPES[doc_type] if isinstance(doc_type, str) else doc_type
     lay = _layout(t)
     # The generator is drawn from in this order (the holder between the print colours and the ink):
     # reordering would change every render, and the demo datasets and models built from them.
@@ -662,20 +686,23 @@ def render_document(doc_type: str, rng: np.random.Generator) -> Image.Image:
 # Dataset
 # --------------------------------------------------------------------------
 
-def _write_one(job: tuple[int, int], *, out: Path, seed: int, flat: bool, backgrounds: tuple[Path, ...]) -> None:
+def _write_one(job: tuple[int, int], *, out: Path, seed: int, flat: bool, backgrounds: tuple[Path, ...],
+               framing: str) -> None:
     """Render, optionally photograph, and save image ``job`` = (type index, image index).
     Its randomness depends only on (seed, type, index): identical for any worker count."""
     t_index, i = job
-    key = list(DOC_TYPES)[t_index]
+    keys = list(DOC_TYPES)
     rng = np.random.default_rng([seed, t_index, i])
-    doc = render_document(key, rng)
+    doc = render_document(keys[t_index], rng)
     if flat:
         img, quality = doc, 95
         quad = np.array([[0, 0], [doc.width, 0], [doc.width, doc.height], [0, doc.height]], float)
     else:
-        img, quad = simulate_capture(doc, rng, backgrounds=backgrounds)
+        # a document of another type, for the captures that show a second one beside it
+        other = render_document(keys[(t_index + 1 + int(rng.integers(len(keys) - 1))) % len(keys)], rng)
+        img, quad = simulate_capture(doc, rng, backgrounds=backgrounds, framing=framing, distractors=[other])
         quality = int(rng.integers(70, 96))
-    stem = out / key / f"{key}_{i:04d}"
+    stem = out / keys[t_index] / f"{keys[t_index]}_{i:04d}"
     img.save(stem.with_suffix(".jpg"), quality=quality)
     stem.with_suffix(".json").write_text(json.dumps({"quad": np.round(quad.astype(float), 2).tolist()}))
 
@@ -686,13 +713,14 @@ def _init_worker() -> None:
 
 
 def make_demo_dataset(out: Path, per_class: int, seed: int, *, flat: bool = False, backgrounds: Sequence[Path] = (),
-                      workers: int | None = None, progress: bool = True) -> dict:
+                      framing: str = "any", workers: int | None = None, progress: bool = True) -> dict:
     """Write ``per_class`` images of every type in ``DOC_TYPES`` to ``out/<type>/<type>_<i>.jpg``,
     each with a ``.json`` holding the document's corners ("quad": top-left first, clockwise),
     plus ``out/labels.json`` (folder -> display name).
 
-    Images are simulated photos unless ``flat``. The output depends only on ``seed`` and
-    ``per_class``, not on ``workers`` (default: all CPUs). Returns a small summary.
+    Images are simulated photos unless ``flat``, framed as ``framing`` says (``augment.FRAMINGS``:
+    by default some partly out of frame). The output depends only on ``seed``, ``per_class`` and
+    ``framing``, not on ``workers`` (default: all CPUs). Returns a small summary.
     """
     start = time.perf_counter()
     out = Path(out)
@@ -700,7 +728,8 @@ def make_demo_dataset(out: Path, per_class: int, seed: int, *, flat: bool = Fals
         (out / key).mkdir(parents=True, exist_ok=True)
     (out / "labels.json").write_text(json.dumps({k: t.name for k, t in DOC_TYPES.items()}, indent=2) + "\n")
     jobs = [(t, i) for t in range(len(DOC_TYPES)) for i in range(per_class)]
-    work = partial(_write_one, out=out, seed=seed, flat=flat, backgrounds=tuple(Path(p) for p in backgrounds))
+    work = partial(_write_one, out=out, seed=seed, flat=flat, backgrounds=tuple(Path(p) for p in backgrounds),
+                   framing=framing)
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     with tqdm(total=len(jobs), unit="img", disable=not progress) as bar:
         if workers == 1:

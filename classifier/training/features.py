@@ -26,7 +26,7 @@ from classifier.localise import Localiser
 from classifier.preprocessing import Preprocessing, document_view
 from classifier.synth import augment
 
-AUGMENT_VERSION = "2"  # bump when classifier.synth.augment changes what a view looks like
+AUGMENT_VERSION = "3"  # bump when classifier.synth.augment changes what a view looks like
 DECODE_SIZE = 800  # augmentation works on a view of about this size, not the full photo
 
 

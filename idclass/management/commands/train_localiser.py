@@ -5,23 +5,25 @@ from django.core.management.base import BaseCommand, CommandError
 from classifier.artifact import LOCALISER_DIR
 from classifier.errors import ClassifierError
 from classifier.synth.augment import background_photos
-from classifier.training.localiser import IMAGES, train_localiser
+from classifier.training.localiser import FINE_TUNE_IMAGES, IMAGES, train_localiser
 
 
 class Command(BaseCommand):
-    help = ("Train the document localiser from scratch on simulated captures and write "
-            "localiser.safetensors and localiser.json (default: models/localiser/).")
+    help = ("Train the document localiser on simulated captures, from scratch or from a localiser's "
+            "weights (--init), and write localiser.safetensors and localiser.json (default: models/localiser/).")
 
     def add_arguments(self, parser):
-        parser.add_argument("--images", type=int, default=IMAGES, help="training images, all generated on the fly")
+        parser.add_argument("--images", type=int, help=f"training images, all generated on the fly (default: {IMAGES}, "
+                                                       f"or {FINE_TUNE_IMAGES} with --init)")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--out", type=Path, default=LOCALISER_DIR, help="output folder (default: %(default)s)")
         parser.add_argument("--backgrounds", type=Path, help="folder of photos to use as capture backgrounds")
+        parser.add_argument("--init", type=Path, help="a localiser's folder to start from (fine-tuning)")
 
-    def handle(self, images, seed, out, backgrounds, **options):
+    def handle(self, images, seed, out, backgrounds, init, **options):
         try:
             metrics = train_localiser(images=images, seed=seed, out=out, backgrounds=background_photos(backgrounds),
-                                      log=self.stdout.write, progress=options["verbosity"] > 0)
+                                      init=init, log=self.stdout.write, progress=options["verbosity"] > 0)
         except ClassifierError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(f"validation mean IoU {metrics['mean_iou']:.3f}, "
