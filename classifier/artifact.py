@@ -23,6 +23,7 @@ from classifier.bands import Calibration
 from classifier.errors import ModelMismatch, ModelNotFound, ModelUnreadable
 from classifier.head import MLPHead
 from classifier.localise import DECODE_VERSION, CornerNet, Localiser
+from classifier.openset import OpenSetRule
 from classifier.preprocessing import Preprocessing
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"  # trained heads: MODELS_DIR/<version>/
@@ -74,6 +75,12 @@ class TrainedModel:
         return Calibration.from_dict(self.metadata["calibration"])
 
     @property
+    def open_set(self) -> OpenSetRule | None:
+        """None for a model trained before open-set answers: it names a type for every image."""
+        rule = self.metadata.get("open_set")
+        return OpenSetRule.from_dict(rule) if rule else None
+
+    @property
     def temperature(self) -> float:
         return float(self.metadata.get("temperature", 1.0))
 
@@ -90,8 +97,8 @@ def load_model(model_dir: Path) -> TrainedModel:
     def build(meta: dict) -> TrainedModel:
         h = meta["head"]
         model = TrainedModel(MLPHead(h["in_features"], len(meta["classes"]), hidden=h["hidden"],
-                                     dropout=h["dropout"]), meta)
-        _ = model.backbone, model.preprocessing, model.calibration, model.version  # fail now, not per request
+                                     dropout=h["dropout"], references=h.get("references", 0)), meta)
+        _ = model.backbone, model.preprocessing, model.calibration, model.version, model.open_set  # fail now
         return model
 
     model = _build(HEAD, model_dir, metadata, build)

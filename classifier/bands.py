@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+UNSUPPORTED_LABEL = "Not a supported document"  # the answer's words in the unsupported band
 MIN_CORRECT = 5  # fewer correct validation predictions than this give no usable statistics
 FALLBACK_MEAN, FALLBACK_STD = 0.9, 0.15
 
@@ -18,14 +19,15 @@ class ConfidenceBand(str, enum.Enum):
     HIGH = "high"
     MEDIUM = "medium"
     LOW = "low"
+    UNSUPPORTED = "unsupported"  # no document of a type the model knows: the answer names no type
 
     @property
     def colour(self) -> str:
-        return {"high": "green", "medium": "amber", "low": "red"}[self.value]
+        return {"high": "green", "medium": "amber", "low": "red", "unsupported": "grey"}[self.value]
 
     @property
     def hex_colour(self) -> str:
-        return {"high": "#1a7f37", "medium": "#9a6700", "low": "#cf222e"}[self.value]
+        return {"high": "#1a7f37", "medium": "#9a6700", "low": "#cf222e", "unsupported": "#59636e"}[self.value]
 
     @property
     def meaning(self) -> str:
@@ -34,6 +36,8 @@ class ConfidenceBand(str, enum.Enum):
             "medium": "Less sure than usual; worth a second look.",
             "low": "Unsure; the answer may well be wrong. Retake the photo flat, well lit, "
                    "with the whole document in frame.",
+            "unsupported": "The photo holds no identity document, or one of a type this model was not "
+                           "trained on.",
         }[self.value]
 
 

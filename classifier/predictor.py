@@ -11,12 +11,13 @@ from PIL import Image
 
 from classifier import artifact
 from classifier.backbone import BackboneSpec, check_compatible, load_backbone
-from classifier.bands import ConfidenceBand
+from classifier.bands import UNSUPPORTED_LABEL, ConfidenceBand
 from classifier.device import resolve_device
 from classifier.errors import BackboneUnavailable, InvalidImage
 from classifier.images import ImageSource, load_image, to_tensor
 from classifier.inference import BatchedForward, frozen
 from classifier.localise import Localisation
+from classifier.openset import NO_OUTLINE_NOVELTY
 from classifier.preprocessing import document_view
 
 
@@ -29,11 +30,12 @@ class Alternative:
 
 @dataclass(frozen=True)
 class Classification:
-    """The classifier's answer for one image: the best type first in ``top_k``."""
+    """The classifier's answer for one image: the best type first in ``top_k``. In the unsupported
+    band it names no type (``document_type`` None), and ``top_k`` holds the closest known ones."""
 
-    document_type: str  # the class folder name, e.g. "lva_passport"
-    label: str  # shown to people, e.g. "Passport of Latvia"
-    score: float
+    document_type: str | None  # the class folder name, e.g. "lva_passport"; None: not a supported document
+    label: str  # shown to people, e.g. "Passport of Latvia", or ``UNSUPPORTED_LABEL``
+    score: float  # the top type's probability
     band: ConfidenceBand
     top_k: list[Alternative]
     model_version: str
@@ -41,6 +43,7 @@ class Classification:
     height: int
     image_format: str | None  # the file's format (``images.SUPPORTED_FORMATS``), None for a decoded image
     localisation: Localisation | None = None  # None when the model does not localise
+    novelty: float | None = None  # how unlike the training images (``openset``); None for a model without
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -78,6 +81,7 @@ class Predictor:
         if self.localiser:
             self.localiser.serve(freeze)
         self.calibration = self.model.calibration
+        self.open_set = self.model.open_set  # None for a model trained before open-set answers
         self.top_k = top_k
 
     @property
@@ -143,14 +147,18 @@ class Predictor:
         features = self._passes(batch)
         t2 = time.perf_counter()
         with torch.inference_mode():
-            probs = torch.softmax(self.model.head(features) / self.model.temperature, 1)
+            logits, hidden = self.model.head.logits_and_hidden(features)
+            probs = torch.softmax(logits / self.model.temperature, 1)
+            novelty = self.model.head.novelty(hidden).tolist() if self.open_set else [None] * n
         t3 = time.perf_counter()
         per_image = {"decode_ms": decode_s * 1000 / n, "localise_ms": (t1 - t_decoded) * 1000 / n,
                      "features_ms": (t2 - t1) * 1000 / n, "head_ms": (t3 - t2) * 1000 / n,
                      "total_ms": (decode_s + t3 - t_decoded) * 1000 / n}
-        return [self._classification(p, img, found, per_image) for p, img, (_, found) in zip(probs, decoded, views)]
+        return [self._classification(p, img, found, nov, per_image)
+                for p, img, (_, found), nov in zip(probs, decoded, views, novelty)]
 
-    def _classification(self, probs: torch.Tensor, img, found: Localisation | None, timings) -> Classification:
+    def _classification(self, probs: torch.Tensor, img, found: Localisation | None, novelty: float | None,
+                        timings) -> Classification:
         classes, names = self.model.classes, self.model.display_names
         scores, order = probs.sort(descending=True)
         top = [Alternative(classes[i], names[classes[i]], float(s))
@@ -158,12 +166,18 @@ class Predictor:
         width, height = img.info["original_size"]
         band = self.calibration.band(top[0].score)
         if found is not None and not found.found:
-            # No document outline: perhaps no document at all. The head still answers, often
-            # with a high score (it has only ever seen documents), so the band says low.
+            # No document outline: perhaps no document at all. The head still answers, often with a
+            # high score (it has only ever seen documents): the band says low, and an open set
+            # takes the photo for as novel as can be, so unsupported.
             band = ConfidenceBand.LOW
+            if novelty is not None:
+                novelty = NO_OUTLINE_NOVELTY
+        document_type, label = top[0].document_type, top[0].label
+        if self.open_set and self.open_set.rejects(novelty):
+            band, document_type, label = ConfidenceBand.UNSUPPORTED, None, UNSUPPORTED_LABEL
         localisation = found.scaled(width / img.width, height / img.height) if found is not None else None
-        return Classification(top[0].document_type, top[0].label, top[0].score, band, top, self.version,
-                              width, height, img.info.get("format"), localisation, dict(timings))
+        return Classification(document_type, label, top[0].score, band, top, self.version, width, height,
+                              img.info.get("format"), localisation, novelty, dict(timings))
 
 
 class PooledFeatures(torch.nn.Module):

@@ -15,8 +15,9 @@ from classifier.predictor import BatchItem, Classification
 
 # What one answer fills in: the type (folder name and plain words), the top score, the band,
 # whether the document's outline was found ("true"/"false", empty when the model does not
-# localise) and its four corners as JSON [[x, y], ...] in the image's own pixels, or empty.
-RESULT_COLUMNS = ("document_type", "label", "score", "band", "outline_found", "corners")
+# localise) and its four corners as JSON [[x, y], ...] in the image's own pixels, or empty; how unlike
+# the training images it is (``classifier.openset``). An unsupported answer has an empty document_type.
+RESULT_COLUMNS = ("document_type", "label", "score", "band", "novelty", "outline_found", "corners")
 BATCH_COLUMNS = ("path", *RESULT_COLUMNS, "error")  # error: InvalidImage.code, e.g. "corrupt"
 SCORE_DECIMALS = 6
 
@@ -28,8 +29,9 @@ def result_fields(answer: Classification | None) -> dict[str, str]:
     loc = answer.localisation
     found = "" if loc is None else str(loc.found).lower()
     corners = json.dumps(loc.as_json()["quad"]) if loc and loc.found else ""
-    return {"document_type": answer.document_type, "label": answer.label,
-            "score": f"{answer.score:.{SCORE_DECIMALS}f}", "band": answer.band.value,
+    novelty = "" if answer.novelty is None else f"{answer.novelty:.{SCORE_DECIMALS}f}"
+    return {"document_type": answer.document_type or "", "label": answer.label,
+            "score": f"{answer.score:.{SCORE_DECIMALS}f}", "band": answer.band.value, "novelty": novelty,
             "outline_found": found, "corners": corners}
 
 

@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin
+from django.core.validators import validate_slug
 from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.template.defaultfilters import filesizeformat
@@ -8,6 +9,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from classifier.bands import UNSUPPORTED_LABEL
 from idclass.models import Prediction
 from idclass.review_statistics import LOW_CONFIRMED_SHARE, review_statistics
 from idclass.serving import ModelUnavailable, get_predictor
@@ -19,20 +21,31 @@ admin.site.index_title = "Review queue"
 admin.site.enable_nav_sidebar = False  # the queue needs the width
 
 
+NEW_TYPE = "+new"  # the review form's choice for a type no model knows yet
+
+
 def type_choices(prediction: Prediction) -> list[tuple[str, str]]:
-    """Every type the served model knows, plus those this prediction ranked (its model may be older)."""
+    """Every type the served model knows, those this prediction ranked (its model may be older) and
+    new types reviewers have named; then "not supported" and a new type."""
     names = {alt["document_type"]: alt["label"] for alt in prediction.top_k}
+    names.update(Prediction.objects.exclude(reviewed_name="").values_list("reviewed_label", "reviewed_name"))
     try:
         model = get_predictor().model
         names.update((c, model.display_names[c]) for c in model.classes)
     except ModelUnavailable:
         pass
-    return sorted(((value, f"{label} ({value})") for value, label in names.items()), key=lambda c: c[1])
+    known = sorted(((value, f"{label} ({value})") for value, label in names.items()), key=lambda c: c[1])
+    return [*known, ("", UNSUPPORTED_LABEL), (NEW_TYPE, "A new type (name it below)")]
 
 
 class ReviewForm(forms.ModelForm):
-    reviewed_label = forms.ChoiceField(label="Correct type", help_text="Saving records you as the reviewer: "
-                                       "confirmed if this is the predicted type, corrected otherwise.")
+    reviewed_label = forms.ChoiceField(label="Correct type", required=False,
+                                       help_text="Saving records you as the reviewer: confirmed if this is the "
+                                                 "predicted type, corrected otherwise.")
+    new_type = forms.CharField(label="New type's code", required=False, max_length=100, validators=[validate_slug],
+                               help_text="Its folder name for training, e.g. aze_id_2024: letters, digits, _ or -.")
+    new_type_name = forms.CharField(label="New type's name", required=False, max_length=200,
+                                    help_text="In plain words, as people will be shown it, e.g. ID Card of Azerbaijan.")
 
     class Meta:
         model = Prediction
@@ -42,6 +55,21 @@ class ReviewForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["reviewed_label"].choices = type_choices(self.instance)
         self.initial["reviewed_label"] = self.instance.reviewed_type
+
+    def clean(self):
+        """A new type needs its code and its name; the code of a known type is that type."""
+        data = super().clean()
+        self.reviewed_name = ""
+        if data.get("reviewed_label") != NEW_TYPE:
+            return data
+        code, name = data.get("new_type"), (data.get("new_type_name") or "").strip()
+        if not code:
+            self.add_error("new_type", "Give the new type's code.")
+        if not name:
+            self.add_error("new_type_name", "Give the new type's name.")
+        if code and name:
+            data["reviewed_label"], self.reviewed_name = code, name
+        return data
 
 
 @admin.register(Prediction)
@@ -56,7 +84,8 @@ class PredictionAdmin(admin.ModelAdmin):
     list_per_page = 50
     fieldsets = [
         (None, {"fields": ["large_image", "predicted_type", "confidence", "score_percent", "runners_up"]}),
-        ("Review", {"fields": ["reviewed_label", "review_status", "reviewer", "reviewed_at"]}),
+        ("Review", {"fields": ["reviewed_label", "new_type", "new_type_name", "review_status", "reviewer",
+                               "reviewed_at"]}),
         ("Upload", {"fields": ["id", "created", "original_name", "dimensions", "file_size", "sha256", "model_version",
                                "latency"], "classes": ["collapse"]}),
     ]
@@ -86,7 +115,7 @@ class PredictionAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/idclass/prediction/statistics.html", context)
 
     def save_model(self, request, obj, form, change):
-        obj.record_review(form.cleaned_data["reviewed_label"], request.user)
+        obj.record_review(form.cleaned_data["reviewed_label"], request.user, form.reviewed_name)
         super().save_model(request, obj, form, change)
 
     @admin.action(description="Confirm the predicted type of the selected predictions", permissions=["change"])
@@ -112,7 +141,7 @@ class PredictionAdmin(admin.ModelAdmin):
 
     @admin.display(description="Predicted type", ordering="document_type")
     def predicted_type(self, obj):
-        return format_html("{}<br><small>{}</small>", obj.label, obj.document_type)
+        return format_html("{}<br><small>{}</small>", obj.label, obj.document_type or "no type")
 
     @admin.display(description="Confidence", ordering="score")
     def confidence(self, obj):
@@ -125,7 +154,7 @@ class PredictionAdmin(admin.ModelAdmin):
     @admin.display(description="Review", ordering="review_status")
     def review(self, obj):
         if obj.review_status == Prediction.Review.CORRECTED:
-            return format_html("Corrected to<br><small>{}</small>", obj.reviewed_label)
+            return format_html("Corrected to<br><small>{}</small>", obj.reviewed_label or UNSUPPORTED_LABEL)
         return obj.get_review_status_display()
 
     @admin.display(description="Size")

@@ -18,7 +18,7 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
-from classifier.bands import ConfidenceBand
+from classifier.bands import UNSUPPORTED_LABEL, ConfidenceBand
 
 if TYPE_CHECKING:  # the record needs the classifier's types, not torch, to be imported
     from classifier.predictor import Classification
@@ -133,6 +133,7 @@ class Prediction(models.Model):
         HIGH = ConfidenceBand.HIGH.value, "High"
         MEDIUM = ConfidenceBand.MEDIUM.value, "Medium"
         LOW = ConfidenceBand.LOW.value, "Low"
+        UNSUPPORTED = ConfidenceBand.UNSUPPORTED.value, "Not supported"
 
     class Review(models.TextChoices):
         UNREVIEWED = "unreviewed", "Unreviewed"
@@ -147,9 +148,10 @@ class Prediction(models.Model):
     size_bytes = models.PositiveBigIntegerField()
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
-    document_type = models.CharField("predicted type", max_length=100, db_index=True)
+    document_type = models.CharField("predicted type", max_length=100, db_index=True, blank=True,
+                                     help_text=f"Empty when the answer is \"{UNSUPPORTED_LABEL}\".")
     score = models.FloatField()
-    band = models.CharField(max_length=10, choices=Band.choices)
+    band = models.CharField(max_length=12, choices=Band.choices)
     top_k = models.JSONField(help_text="The best types, best first: document_type, label, score.")
     model_version = models.CharField(max_length=100)
     localisation = models.JSONField(null=True, blank=True,
@@ -157,7 +159,10 @@ class Prediction(models.Model):
     latency_ms = models.FloatField()
     review_status = models.CharField(max_length=10, choices=Review.choices, default=Review.UNREVIEWED,
                                      db_index=True)
-    reviewed_label = models.CharField("correct type", max_length=100, blank=True)
+    reviewed_label = models.CharField("correct type", max_length=100, blank=True,
+                                      help_text="Empty with a review: not a document of any supported type.")
+    reviewed_name = models.CharField("name of the correct type", max_length=200, blank=True,
+                                     help_text="A new type's name in plain words, as its reviewer gave it.")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True)
     reviewed_at = models.DateTimeField(null=True, blank=True)
 
@@ -172,20 +177,24 @@ class Prediction(models.Model):
         """The unsaved record of an upload and the classifier's answer to it."""
         top_k = [{"document_type": a.document_type, "label": a.label, "score": round(a.score, 4)} for a in result.top_k]
         return cls(original_name=original_name, sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data),
-                   width=result.width, height=result.height, document_type=result.document_type,
+                   width=result.width, height=result.height, document_type=result.document_type or "",
                    score=result.score, band=result.band.value, top_k=top_k, model_version=result.model_version,
                    latency_ms=result.timings_ms["total_ms"],
                    localisation=result.localisation.as_json() if result.localisation else None)
 
     @property
+    def unsupported(self) -> bool:
+        return self.band == self.Band.UNSUPPORTED
+
+    @property
     def label(self) -> str:
-        """The predicted type in plain words."""
-        return self.top_k[0]["label"]
+        """The predicted type in plain words, or that there is none."""
+        return UNSUPPORTED_LABEL if self.unsupported else self.top_k[0]["label"]
 
     @property
     def alternatives(self) -> list[dict]:
-        """The runners-up after the prediction itself."""
-        return self.top_k[1:]
+        """The runners-up after the prediction itself; every ranked type when none was chosen."""
+        return self.top_k if self.unsupported else self.top_k[1:]
 
     @property
     def confidence_band(self) -> ConfidenceBand:
@@ -193,7 +202,8 @@ class Prediction(models.Model):
 
     @property
     def reviewed_type(self) -> str:
-        """The type a person settled on: their correction, or the prediction they confirmed."""
+        """The type a person settled on: their correction, or the prediction they confirmed;
+        empty for "not a document of a supported type"."""
         if self.review_status == self.Review.CORRECTED:
             return self.reviewed_label
         return self.document_type
@@ -206,12 +216,13 @@ class Prediction(models.Model):
 
     def as_dict(self) -> dict:
         """What the API answers about a prediction: the one place that says so."""
-        return {"id": str(self.id), "document_type": self.document_type, "label": self.label,
+        return {"id": str(self.id), "document_type": self.document_type or None, "label": self.label,
                 "score": round(self.score, 4), "band": self.band, "colour": self.confidence_band.colour,
                 "top_k": self.top_k, "model_version": self.model_version, "localisation": self.localisation}
 
-    def record_review(self, label: str, reviewer) -> None:
-        self.reviewed_label = label
+    def record_review(self, label: str, reviewer, name: str = "") -> None:
+        """``label``: the correct type ("" for none supported); ``name``: a new type's plain words."""
+        self.reviewed_label, self.reviewed_name = label, name
         self.review_status = self.Review.CONFIRMED if label == self.document_type else self.Review.CORRECTED
         self.reviewer = reviewer
         self.reviewed_at = timezone.now()

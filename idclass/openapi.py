@@ -73,12 +73,14 @@ def prediction_schema() -> dict:
     }, type=["object", "null"], description="Where the document was found; null when the model does not localise.")
     return object_schema({
         "id": {"type": "string", "format": "uuid", "description": "The Reference on the result page."},
-        "document_type": {"type": "string", "description": "The type's code, e.g. lva_passport."},
-        "label": {"type": "string", "description": "The type in plain words."},
+        "document_type": {"type": ["string", "null"],
+                          "description": "The type's code, e.g. lva_passport; null when band is unsupported."},
+        "label": {"type": "string", "description": "The type in plain words, or \"Not a supported document\"."},
         "score": {"type": "number", "minimum": 0, "maximum": 1},
         "band": {"type": "string", "enum": list(Prediction.Band.values)},
         "colour": {"type": "string", "enum": [band.colour for band in ConfidenceBand]},
-        "top_k": {"type": "array", "items": alternative, "minItems": 1, "description": "The best types, best first."},
+        "top_k": {"type": "array", "items": alternative, "minItems": 1,
+                  "description": "The best types, best first; for an unsupported answer, the closest ones."},
         "model_version": {"type": "string"},
         "localisation": localisation,
     })

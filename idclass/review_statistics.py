@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.fields.json import KT
 
+from classifier.bands import UNSUPPORTED_LABEL
 from idclass.models import Prediction
 
 LOW_CONFIRMED_SHARE = 0.8  # reviewed predictions confirmed less often than this are highlighted
-BANDS = tuple(Prediction.Band.values)  # high, medium, low: the order they are shown in
+BANDS = tuple(Prediction.Band.values)  # high, medium, low, unsupported: the order they are shown in
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,9 @@ def review_statistics(predictions: QuerySet[Prediction]) -> ReviewStatistics:
     counts, labels = {}, {}
     for row in grouped:
         counts[row["document_type"], row["band"]] = Counts(row["predictions"], row["confirmed"], row["corrected"])
-        labels[row["document_type"]] = row["type_label"] or row["document_type"]
+        # no type ("" in the record): its top_k still ranks types, but the answer named none
+        labels[row["document_type"]] = (row["type_label"] or row["document_type"]) if row["document_type"] \
+            else UNSUPPORTED_LABEL
     changes = sorted(changes, key=lambda change: -change[2])
     types = [TypeStatistics(t, labels[t], [(b, counts[t, b]) for b in BANDS if (t, b) in counts],
                             [(to, n) for predicted, to, n in changes if predicted == t]) for t in labels]
@@ -104,7 +107,8 @@ def corrections(changes: list[tuple[str, str, int]], labels: dict[str, str]) -> 
     found = {}
     for predicted, correct, n in changes:
         found.setdefault(correct, []).append((predicted, n))
-    result = [Correction(t, labels.get(t, t), sum(n for _, n in was), was) for t, was in found.items()]
+    result = [Correction(t, labels.get(t, t) if t else UNSUPPORTED_LABEL, sum(n for _, n in was), was)
+              for t, was in found.items()]
     return sorted(result, key=lambda c: (-c.count, c.label))
 
 

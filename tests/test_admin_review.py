@@ -5,6 +5,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
+from classifier.bands import UNSUPPORTED_LABEL, ConfidenceBand
+from idclass.admin import NEW_TYPE
 from idclass.models import Prediction
 from tests.web import jpeg, make_prediction, media_root, no_model, served_model, stored_files  # noqa: F401
 
@@ -114,8 +116,55 @@ def test_a_label_outside_the_choices_is_refused(admin_client, served_model, queu
 
 def test_without_a_model_the_choices_are_the_ranked_types(admin_client, no_model, queue):  # noqa: F811
     form = admin_client.get(change(queue["low"])).context["adminform"].form
-    assert [value for value, _ in form.fields["reviewed_label"].choices] == ["lun_id", "mar_id", "vel_id"]
+    assert [value for value, _ in form.fields["reviewed_label"].choices] == ["lun_id", "mar_id", "vel_id", "",
+                                                                            NEW_TYPE]
     assert form.initial["reviewed_label"] == "mar_id"
+
+
+@pytest.fixture
+def unsupported(media_root):  # noqa: F811
+    return make_prediction(jpeg(350), "", 0.41, "unsupported")
+
+
+def test_unsupported_answers_are_filtered_and_shown_without_a_type(admin_client, queue, unsupported):
+    response = admin_client.get(LIST, {"band__exact": "unsupported"})
+    assert listed(response) == [unsupported]
+    html = response.content.decode()
+    grey = ConfidenceBand.UNSUPPORTED.hex_colour
+    assert f'<span class="idclass-band" style="background:{grey}">Not supported' in html
+    assert f"{UNSUPPORTED_LABEL}<br><small>no type</small>" in html
+    form = admin_client.get(change(unsupported)).context["adminform"].form
+    assert form.initial["reviewed_label"] == ""  # "not a supported document", the answer given
+
+
+def test_confirming_that_nothing_supported_is_shown(admin_client, admin_user, unsupported):
+    admin_client.post(change(unsupported), {"reviewed_label": ""})
+    unsupported.refresh_from_db()
+    assert (unsupported.review_status, unsupported.reviewed_type, unsupported.reviewer) == ("confirmed", "", admin_user)
+
+
+def test_a_reviewer_gives_an_unsupported_answer_a_new_type(admin_client, served_model, unsupported):  # noqa: F811
+    response = admin_client.post(change(unsupported), {"reviewed_label": NEW_TYPE, "new_type": "aze_id",
+                                                       "new_type_name": "ID Card of Azerbaijan"})
+    assert response.status_code == 302
+    unsupported.refresh_from_db()
+    assert (unsupported.review_status, unsupported.reviewed_type, unsupported.reviewed_name) == (
+        "corrected", "aze_id", "ID Card of Azerbaijan")
+    # the next reviewer can pick it
+    choices = dict(admin_client.get(change(unsupported)).context["adminform"].form.fields["reviewed_label"].choices)
+    assert choices["aze_id"] == "ID Card of Azerbaijan (aze_id)"
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"new_type": "", "new_type_name": "ID Card of Azerbaijan"}, "Give the new type&#x27;s code."),
+    ({"new_type": "aze_id", "new_type_name": " "}, "Give the new type&#x27;s name."),
+    ({"new_type": "../etc", "new_type_name": "Bad"}, "letters, numbers, underscores or hyphens"),
+])
+def test_a_new_type_needs_a_code_and_a_name(admin_client, served_model, unsupported, fields, message):  # noqa: F811
+    response = admin_client.post(change(unsupported), {"reviewed_label": NEW_TYPE, **fields})
+    assert response.status_code == 200 and message in response.content.decode()
+    unsupported.refresh_from_db()
+    assert unsupported.review_status == "unreviewed"
 
 
 def test_change_form_shows_the_image_through_the_staff_view(admin_client, queue):

@@ -29,8 +29,8 @@ def test_too_few_correct_predictions_fall_back():
 
 
 def test_every_band_has_a_word_a_colour_and_a_meaning():
-    assert {b.value for b in ConfidenceBand} == {"high", "medium", "low"}
-    assert len({b.colour for b in ConfidenceBand}) == 3
+    assert {b.value for b in ConfidenceBand} == {"high", "medium", "low", "unsupported"}
+    assert len({b.colour for b in ConfidenceBand}) == 4 and ConfidenceBand.UNSUPPORTED.colour == "grey"
     assert all(b.hex_colour.startswith("#") and b.meaning for b in ConfidenceBand)
     assert "retake" in ConfidenceBand.LOW.meaning.lower()
 

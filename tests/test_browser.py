@@ -3,7 +3,10 @@ from pathlib import Path
 
 import pytest
 from django.db import connections
+from PIL import Image
 
+from classifier.bands import UNSUPPORTED_LABEL, ConfidenceBand
+from idclass.admin import NEW_TYPE
 from idclass.models import Prediction
 from tests.web import media_root, served_model  # noqa: F401
 
@@ -88,6 +91,43 @@ def test_upload_then_correct_in_the_admin(browser, live_server, served_model, de
     badge = page.get_by_role("table", name="By band").locator(".idclass-band")
     sync_api.expect(badge).to_have_text(prediction.get_band_display())
     sync_api.expect(badge).to_have_css("background-color", hex_to_rgb(band.hex_colour))
+
+
+def test_no_document_is_answered_not_supported_and_given_a_new_type(browser, live_server, served_model,  # noqa: F811
+                                                                   tmp_path, django_user_model):
+    django_user_model.objects.create_superuser("reviewer", "reviewer@example.com", "a long test password")
+    photo = tmp_path / "desk.jpg"  # a plain desk, no document on it
+    Image.new("RGB", (800, 600), (150, 120, 90)).save(photo)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(15_000)
+    page.goto(f"{live_server.url}/")
+    page.get_by_label("Photo or scan of the document").set_input_files(str(photo))
+    page.get_by_role("button", name="Identify document").click()
+    page.wait_for_url(f"{live_server.url}/p/*/")
+
+    band = ConfidenceBand.UNSUPPORTED
+    sync_api.expect(page.locator("h1")).to_have_text(UNSUPPORTED_LABEL)
+    sync_api.expect(page.locator(".band-title strong")).to_have_text("Not supported")
+    sync_api.expect(page.locator(".band-colour")).to_have_text("(grey)")
+    sync_api.expect(page.locator(".band-swatch")).to_have_css("background-color", hex_to_rgb(band.hex_colour))
+    sync_api.expect(page.locator(".band-meaning")).to_have_text(band.meaning)
+    sync_api.expect(page.locator(".type-code")).to_have_count(0)
+    sync_api.expect(page.locator(".alternatives li")).to_have_count(3)  # the closest supported types
+
+    page.goto(f"{live_server.url}/admin/idclass/prediction/?band__exact=unsupported")
+    page.get_by_label("Username").fill("reviewer")
+    page.get_by_label("Password").fill("a long test password")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name=UNSUPPORTED_LABEL).click()
+    page.get_by_label("Correct type").select_option(NEW_TYPE)
+    page.get_by_label("New type's code").fill("desk_mat")
+    page.get_by_label("New type's name").fill("Desk mat of Veloria")
+    page.get_by_role("button", name="Save", exact=True).click()
+    sync_api.expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
+    prediction = Prediction.objects.get()
+    assert (prediction.document_type, prediction.band) == ("", "unsupported")
+    assert (prediction.review_status, prediction.reviewed_type, prediction.reviewed_name) == (
+        "corrected", "desk_mat", "Desk mat of Veloria")
 
 
 def assert_loaded(page, image):

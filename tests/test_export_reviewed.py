@@ -5,6 +5,8 @@ from django.core.management import call_command
 
 from classifier.training.dataset import scan
 from idclass.models import Prediction
+from classifier.training.train import train_classifier
+from tests.conftest import quick_config
 from tests.web import demo_image, make_prediction, media_root  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -52,3 +54,21 @@ def test_export_again_after_a_correction_moves_the_image(reviewed, tmp_path):
     call_command("export_reviewed", str(out))
     assert not (out / "vel_id" / f"{confirmed.id}.jpg").exists()
     assert (out / "mar_id" / f"{confirmed.id}.jpg").is_file()
+
+
+def test_a_new_type_from_review_is_exported_with_its_name_and_learned(  # noqa: F811
+        demo_train_dir, demo_image, media_root, backbone_weights, feature_cache_dir, tmp_path):
+    new = make_prediction(demo_image[1], "", 0.4, "unsupported")
+    new.record_review("aze_id", None, "ID Card of Azerbaijan")
+    new.save()
+    nothing = make_prediction(demo_image[1], "", 0.3, "unsupported")
+    nothing.record_review("", None)  # confirmed: no supported document
+    nothing.save()
+    out = tmp_path / "reviewed"
+    call_command("export_reviewed", str(out))
+    assert [p.relative_to(out).as_posix() for p in out.rglob("*.jpg")] == [f"aze_id/{new.id}.jpg"]
+    assert json.loads((out / "labels.json").read_text())["aze_id"] == "ID Card of Azerbaijan"
+    result = train_classifier([demo_train_dir, out], quick_config(backbone_weights, feature_cache_dir),
+                              out_dir=tmp_path / "model", log=lambda _: None)
+    assert "aze_id" in result.model.classes
+    assert result.model.display_names["aze_id"] == "ID Card of Azerbaijan"

@@ -8,6 +8,7 @@ from PIL import Image
 
 from classifier.artifact import load_model, localiser_id
 from classifier.bands import Calibration, ConfidenceBand
+from classifier.openset import NO_OUTLINE_NOVELTY, OpenSetRule
 from classifier.synth.demo import make_demo_dataset
 from classifier.training.evaluate import evaluate_classifier
 from classifier.training.metrics import polygon_iou
@@ -36,13 +37,24 @@ def test_found_document_is_classified_rectified(served_model, captures):  # noqa
     assert polygon_iou(loc.quad, truth) > 0.8
 
 
-def test_no_document_falls_back_to_the_whole_image(served_model, monkeypatch):  # noqa: F811
-    # Bands under which every score would be high: without an outline the answer is still low.
-    monkeypatch.setattr(served_model, "calibration", Calibration(mean=0.0, std=0.0, n_correct=100))
+def test_no_document_is_not_a_supported_document(served_model, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(served_model, "open_set", OpenSetRule(threshold=1.9, quantile=0.99, n_validation=1))
     plain = Image.new("RGB", (640, 480), (128, 128, 128))
     prediction = served_model.predict(plain)
     assert not prediction.localisation.found and prediction.localisation.quad is None
-    assert prediction.document_type in served_model.model.classes
+    assert prediction.novelty == NO_OUTLINE_NOVELTY and prediction.document_type is None
+    assert prediction.band == ConfidenceBand.UNSUPPORTED
+    assert all(alt.document_type in served_model.model.classes for alt in prediction.top_k)
+
+
+def test_without_an_open_set_no_document_falls_back_to_the_whole_image(served_model, monkeypatch):  # noqa: F811
+    # Bands under which every score would be high: without an outline the answer is still low.
+    monkeypatch.setattr(served_model, "calibration", Calibration(mean=0.0, std=0.0, n_correct=100))
+    monkeypatch.setattr(served_model, "open_set", None)  # a model trained before open-set answers
+    plain = Image.new("RGB", (640, 480), (128, 128, 128))
+    prediction = served_model.predict(plain)
+    assert not prediction.localisation.found and prediction.localisation.quad is None
+    assert prediction.document_type in served_model.model.classes and prediction.novelty is None
     assert prediction.band == ConfidenceBand.LOW  # it may be no document at all
 
 

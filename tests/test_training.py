@@ -48,7 +48,9 @@ def test_trains_and_generalises_to_other_seed(trained_model_dir, demo_test_dir, 
     assert len(rows) == saved["n"] and list(rows[0]) == list(PREDICTION_COLUMNS)
     assert {r["path"] for r in rows} == {str(p) for p in demo_test_dir.glob("*/*.jpg")}
     assert all(r["true_type"] == Path(r["path"]).parent.name and r["iou"] for r in rows)  # corner files exist
-    assert sum(r["true_type"] == r["document_type"] for r in rows) == round(saved["accuracy"] * saved["n"])
+    supported = saved["supported"]
+    assert supported["answered"] + supported["rejected"] == saved["n"]
+    assert sum(r["true_type"] == r["document_type"] for r in rows) == round(supported["accuracy"] * supported["answered"])
     sheet = saved["errors_sheet"]
     with Image.open(tmp_path / "errors.png") as img:
         assert img.width >= 400 and 30 <= img.height <= 8 * 300  # a title line, at most 8 rows of thumbnails
@@ -67,7 +69,7 @@ def test_one_image_per_type_validates_on_unseen_views(tmp_path, backbone_weights
     result = train_classifier([data], quick_config(backbone_weights, tmp_path / "cache"), out_dir=tmp_path / "m",
                               log=lambda _: None)
     assert any("too few to hold out" in note for note in result.model.metadata["training"]["notes"])
-    assert result.model.metadata["validation"]["n"] == len(result.model.classes)
+    assert result.model.metadata["validation"]["n"] == len(result.model.classes)  # quick_config: val_views=1
 
 
 def test_feature_cache_makes_retraining_skip_the_backbone(tmp_path, backbone_weights, monkeypatch):
@@ -167,3 +169,21 @@ def test_errors_sheet_shows_at_most_the_limit_and_says_when_there_are_none(tmp_p
     assert write_errors_sheet(tmp_path / "none.png", [path] * 3, ["a"] * 3, right)["shown"] == 0
     with Image.open(tmp_path / "none.png") as sheet:
         assert sheet.width <= 600 and sheet.height < 100  # only the line that says so
+
+
+def test_outlier_images_are_made_once_per_seed(tmp_path):
+    from classifier.training.outliers import outlier_images
+    paths = outlier_images(tmp_path, types=2, views=2, seed=3)
+    assert len(paths) == 4 and all(p.is_file() for p in paths)
+    stamps = [p.stat().st_mtime_ns for p in paths]
+    assert outlier_images(tmp_path, types=2, views=2, seed=3) == paths
+    assert [p.stat().st_mtime_ns for p in paths] == stamps  # not made again
+    assert outlier_images(tmp_path, types=2, views=2, seed=4)[0].parent != paths[0].parent
+
+
+def test_few_specimen_types_validate_on_captures_training_never_draws():
+    from classifier.training.train import validation_captures
+    training = Augmentation(seed=0, capture_probability=0.6)
+    validation = validation_captures(training)
+    assert validation.capture_probability == 1.0 and validation.seed != training.seed
+    assert validation.key() != training.key()

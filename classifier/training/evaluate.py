@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import matplotlib
+from sklearn.metrics import roc_auc_score
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -13,6 +14,8 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from classifier.bands import ConfidenceBand  # noqa: E402
+from classifier.errors import DatasetError  # noqa: E402
+from classifier.images import image_files  # noqa: E402
 from classifier.predictor import Classification, Predictor  # noqa: E402
 from classifier.results import RESULT_COLUMNS, result_fields  # noqa: E402
 from classifier.training.dataset import scan  # noqa: E402
@@ -23,20 +26,25 @@ from classifier.training.metrics import classification_metrics, localisation_met
 PREDICTION_COLUMNS = ("path", "true_type", *RESULT_COLUMNS, "iou")
 
 
-def evaluate_classifier(predictor: Predictor, data_dirs: list[Path], report_dir: Path, batch_size: int = 32) -> dict:
+def evaluate_classifier(predictor: Predictor, data_dirs: list[Path], report_dir: Path, batch_size: int = 32,
+                        unknown_dirs: list[Path] = ()) -> dict:
+    """``unknown_dirs``: images the model must answer "not a supported document" (``open_set``)."""
     classes = predictor.model.classes
     data = scan(data_dirs, classes=classes)
     targets = np.array(data.targets())
     probs, answers = predict_all(predictor, data, batch_size)
     report = classification_metrics(targets, probs, len(classes))
+    report["supported"] = supported_metrics(answers, targets, classes)
+    if unknown_dirs:
+        report["open_set"] = open_set_metrics(predictor, answers, unknown_dirs, batch_size)
     true_quads = [true_quad(img.path) for img in data.images]
     if predictor.localiser is not None and all(q is not None for q in true_quads):
         report["localisation"] = localisation_metrics([found_quad(a) for a in answers], true_quads)
         whole, _ = predict_all(predictor, data, batch_size, localise=False)
         report["localisation"] |= {"accuracy_localised": report["accuracy"],
                                    "accuracy_whole_image": float((whole.argmax(1) == targets).mean())}
-    top, correct = probs.max(1), probs.argmax(1) == targets
-    bands = np.array([predictor.calibration.band(s).value for s in top])
+    correct = probs.argmax(1) == targets
+    bands = np.array([a.band.value for a in answers])  # as people are shown them
     report["bands"] = {b.value: {"count": int((bands == b.value).sum()),
                                  "accuracy": float(correct[bands == b.value].mean()) if (bands == b.value).any() else None}
                        for b in ConfidenceBand}
@@ -53,6 +61,38 @@ def evaluate_classifier(predictor: Predictor, data_dirs: list[Path], report_dir:
     plot_confusion(report["confusion"], classes, report_dir / "confusion.png")
     plot_reliability(report["reliability"], report["ece"], report_dir / "reliability.png")
     return report
+
+
+def supported_metrics(answers: list[Classification], targets: np.ndarray, classes: list[str]) -> dict:
+    """Of the known-type images, how many got a type, and how many of those the right one."""
+    named = np.array([a.document_type is not None for a in answers])
+    right = np.array([a.document_type == classes[t] for a, t in zip(answers, targets)])
+    return {"answered": int(named.sum()), "rejected": int((~named).sum()),
+            "rejected_share": float((~named).mean()),
+            "accuracy": float(right[named].mean()) if named.any() else None}
+
+
+def open_set_metrics(predictor: Predictor, known: list[Classification], unknown_dirs: list[Path],
+                     batch_size: int) -> dict:
+    """How well novelty tells the known-type images from ``unknown_dirs``' images: AUROC, and the
+    share of each the model answered "not a supported document"."""
+    paths = [p for d in unknown_dirs for p in image_files(d)]
+    if not paths:
+        raise DatasetError(f"no images under {', '.join(map(str, unknown_dirs))} to use as unknowns")
+    if predictor.open_set is None:
+        raise DatasetError("this model was trained before open-set answers; retrain it to measure them")
+    unknown = [item.classification for item in tqdm(predictor.predict_each(paths, batch_size), total=len(paths),
+                                                    desc="evaluating unknowns", unit="img") if item.classification]
+    novelty = [a.novelty for a in known] + [a.novelty for a in unknown]
+    truth = [0] * len(known) + [1] * len(unknown)
+    return {"auroc": float(roc_auc_score(truth, novelty)), "unknown_rejected": _rejected_share(unknown),
+            "known_rejected": _rejected_share(known), "n_unknown": len(unknown),
+            "n_unreadable": len(paths) - len(unknown),
+            "threshold": predictor.open_set.threshold, "unknown_dirs": [str(d) for d in unknown_dirs]}
+
+
+def _rejected_share(answers: list[Classification]) -> float:
+    return float(np.mean([a.band is ConfidenceBand.UNSUPPORTED for a in answers]))
 
 
 def predict_all(predictor: Predictor, data, batch_size: int, localise: bool = True):
@@ -99,6 +139,9 @@ def format_table(report: dict) -> str:
     for name, m in report["per_class"].items():
         lines.append(f"{name:<24} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} {m['support']:>8}")
     lines.append(f"\naccuracy {report['accuracy']:.4f} on {report['n']} images, ECE {report['ece']:.4f}")
+    supported = report["supported"]
+    lines.append(f"answered with a type: {supported['answered']} of {report['n']}, accuracy among them "
+                 f"{_fraction(supported['accuracy'])}; {supported['rejected']} answered \"not a supported document\"")
     lines.append("bands: " + ", ".join(f"{band} {v['count']} ({_fraction(v['accuracy'])} correct)"
                                        for band, v in report["bands"].items()))
     if "localisation" in report:
@@ -106,6 +149,10 @@ def format_table(report: dict) -> str:
         lines.append(f"localisation: mean IoU {loc['mean_iou']:.3f}, IoU >= 0.8 on {loc['share_iou_0_8']:.1%}, "
                      f"not found {loc['share_not_found']:.1%}; accuracy {loc['accuracy_localised']:.4f} localised, "
                      f"{loc['accuracy_whole_image']:.4f} on whole images")
+    if "open_set" in report:
+        o = report["open_set"]
+        lines.append(f"open set: AUROC {o['auroc']:.3f} against {o['n_unknown']} unknown images; "
+                     f"unknowns rejected {o['unknown_rejected']:.1%}, known images rejected {o['known_rejected']:.1%}")
     return "\n".join(lines)
 
 

@@ -6,7 +6,9 @@
 Each labelled image contributes its own view plus augmented views (rotations,
 scale, perspective, blur, noise, lighting, JPEG, capture simulation). Types with
 enough images hold some out for validation; a type with too few is validated on
-augmented views of its images that training never sees.
+simulated captures of its images that training never sees, as hard as real photos
+(partly out of frame, glare, a second card), so that the bands and the open-set
+threshold measure real difficulty rather than the ease of a specimen's own view.
 """
 from __future__ import annotations
 
@@ -25,14 +27,19 @@ from sklearn.model_selection import StratifiedKFold
 from torch import nn
 
 from classifier import artifact
-from classifier.backbone import BackboneSpec, load_backbone
+from classifier.backbone import BackboneSpec, file_sha256, load_backbone
 from classifier.bands import Calibration
 from classifier.device import describe, resolve_device
 from classifier.head import MLPHead
+from classifier.openset import REFERENCES_PER_CLASS, OpenSetRule
 from classifier.preprocessing import Preprocessing
 from classifier.training.dataset import Dataset, scan
 from classifier.training.features import Augmentation, FeatureCache
+from classifier.training.outliers import outlier_images
 from classifier.training.metrics import classification_metrics
+
+
+VALIDATION_SEED_OFFSET = 1_000_003  # validation captures' generator seed, apart from the training views'
 
 
 @dataclass
@@ -51,9 +58,13 @@ class TrainConfig:
     views_per_class: int = 960
     min_views: int = 4
     max_views: int = 320
-    val_views: int = 4  # unseen augmented views validating a type too small to hold images out
+    val_views: int = 16  # unseen simulated captures validating a type too small to hold images out
     capture_probability: float = 0.6
     backgrounds: tuple[Path, ...] = ()
+    # outlier exposure: captures of random fictional types, which the head learns to be unsure of
+    outlier_types: int = 40
+    outlier_views: int = 5
+    outlier_weight: float = 1.0
     # head and optimiser
     hidden: int = 256
     dropout: float = 0.3
@@ -75,6 +86,7 @@ class Split:
     val_x: np.ndarray
     val_y: np.ndarray
     notes: list[str]
+    outlier_x: np.ndarray | None = None  # documents of no known type (``outliers``)
 
 
 @dataclass
@@ -100,8 +112,10 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
     augmentation = Augmentation(config.seed, config.capture_probability, tuple(config.backgrounds))
     prep = replace(config.preprocessing, localiser=artifact.localiser_id() if config.localise else "")
     cache = FeatureCache(config.cache_dir, spec, prep, augmentation)
+    val_cache = FeatureCache(config.cache_dir, spec, prep, validation_captures(augmentation))
 
-    split = make_split(data, config, cache, extractor)
+    split = make_split(data, config, cache, val_cache, extractor)
+    split.outlier_x = outlier_features(config, cache, extractor)
     for note in split.notes:
         log(note)
     head, temperature, val_metrics = fit_head(split, len(data.classes), config, log)
@@ -110,13 +124,15 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
 
     val_probs = predict_proba(head, split.val_x, temperature)
     calibration = Calibration.fit(val_probs.max(1), val_probs.argmax(1) == split.val_y)
-    notes = split.notes + [calibration_note(calibration)]
+    open_set = fit_open_set(head, split, config.seed)
+    notes = split.notes + [calibration_note(calibration), open_set_note(open_set)]
+    log(notes[-2])
     log(notes[-1])
 
-    cv = cross_validate(data, config, cache, extractor, log) if config.folds >= 2 else None
+    cv = cross_validate(data, config, cache, val_cache, extractor, log) if config.folds >= 2 else None
     metadata = model_metadata(data, config, spec, prep, head, split) | {
         "temperature": temperature, "calibration": calibration.to_dict(), "validation": val_metrics,
-        "cross_validation": cv}
+        "open_set": open_set.to_dict(), "cross_validation": cv}
     metadata["training"] |= {"notes": notes, "device": device.type}
     model = artifact.TrainedModel(head.eval(), metadata)
     if out_dir is None:
@@ -137,6 +153,37 @@ def calibration_note(calibration: Calibration) -> str:
             f"medium >= {calibration.mean - calibration.std:.3f}")
 
 
+def outlier_features(config: TrainConfig, cache: FeatureCache, extractor) -> np.ndarray | None:
+    """Features of the outlier images, as serving would see them; None with ``outlier_types`` 0."""
+    if not config.outlier_types:
+        return None
+    paths = outlier_images(config.cache_dir, config.outlier_types, config.outlier_views, config.seed)
+    items = [(path, file_sha256(path), 1) for path in paths]
+    return np.concatenate(cache.features(extractor, items)).astype(np.float32)
+
+
+def validation_captures(augmentation: Augmentation) -> Augmentation:
+    """Every validation view a simulated capture, from a generator stream training never draws from."""
+    return replace(augmentation, seed=augmentation.seed + VALIDATION_SEED_OFFSET, capture_probability=1.0)
+
+
+def fit_open_set(head: MLPHead, split: Split, seed: int) -> OpenSetRule:
+    """Keep some training views of each type as the head's references, and set the novelty
+    threshold from the validation views (``classifier.openset``)."""
+    rng = np.random.default_rng(seed)
+    kept = np.concatenate([rng.permutation(np.flatnonzero(split.train_y == c))[:REFERENCES_PER_CLASS]
+                           for c in np.unique(split.train_y)])
+    with torch.no_grad():
+        head.set_references(head.logits_and_hidden(torch.from_numpy(split.train_x[kept]))[1])
+        novelty = head.novelty(head.logits_and_hidden(torch.from_numpy(split.val_x))[1]).numpy()
+    return OpenSetRule.fit(novelty)
+
+
+def open_set_note(rule: OpenSetRule) -> str:
+    return (f"open set: novelty above {rule.threshold:.4f} (the {rule.quantile:.0%} quantile of "
+            f"{rule.n_validation} validation views) is answered \"not a supported document\"")
+
+
 def model_metadata(data: Dataset, config: TrainConfig, spec: BackboneSpec, prep: Preprocessing, head: MLPHead,
                    split: Split) -> dict:
     """What a model records about how it was made: enough to serve it and to tell it apart."""
@@ -149,7 +196,8 @@ def model_metadata(data: Dataset, config: TrainConfig, spec: BackboneSpec, prep:
         "display_names": data.display_names,
         "backbone": asdict(spec),
         "preprocessing": asdict(prep),
-        "head": {"in_features": int(split.train_x.shape[1]), "hidden": config.hidden, "dropout": config.dropout},
+        "head": {"in_features": int(split.train_x.shape[1]), "hidden": config.hidden, "dropout": config.dropout,
+                 "references": int(head.references.shape[0])},
         "dataset": {"fingerprint": data.fingerprint(), "n_images": len(data.images),
                     "per_class": {c: int(n) for c, n in zip(data.classes, counts)},
                     "data_dirs": [str(d) for d in data.dirs]},
@@ -164,12 +212,14 @@ def n_views(n_images: int, config: TrainConfig) -> int:
     return int(np.clip(math.ceil(config.views_per_class / max(1, n_images)), config.min_views, config.max_views))
 
 
-def make_split(data: Dataset, config: TrainConfig, cache: FeatureCache, extractor, images=None) -> Split:
-    """Stratified hold-out; `images` restricts to a subset of indices (cross-validation)."""
+def make_split(data: Dataset, config: TrainConfig, cache: FeatureCache, val_cache: FeatureCache, extractor,
+               images=None) -> Split:
+    """Stratified hold-out; `images` restricts to a subset of indices (cross-validation). Held-out
+    images are validated as they are; a type too small to hold any out, on ``val_cache``'s views."""
     rng = np.random.default_rng(config.seed)
     targets = np.array(data.targets())
     indices = np.arange(len(data.images)) if images is None else np.asarray(images)
-    train_items, val_items, notes = [], [], []
+    train_items, held_items, capture_items, notes = [], [], [], []  # (image index, first view, last view)
     for c, name in enumerate(data.classes):
         members = indices[targets[indices] == c]
         members = members[rng.permutation(len(members))]
@@ -179,26 +229,24 @@ def make_split(data: Dataset, config: TrainConfig, cache: FeatureCache, extracto
             views = n_views(len(kept), config)
             train_items += [(i, 0, views + 1) for i in kept]
             # held-out images as they are: calibration must see what serving will see
-            val_items += [(i, 0, 1) for i in held]
+            held_items += [(i, 0, 1) for i in held]
         else:
             views = n_views(len(members), config)
             train_items += [(i, 0, views + 1) for i in members]
-            # views after the training ones: augmentations training never sees
-            val_items += [(i, views + 1, views + 1 + config.val_views) for i in members]
+            capture_items += [(i, 1, 1 + config.val_views) for i in members]
             notes.append(f"{name}: only {len(members)} image(s), too few to hold out; validating on "
-                         f"{config.val_views} unseen augmented views of each")
-    items = [(data.images[i].path, data.images[i].sha256, last) for i, _, last in train_items + val_items]
-    feats = cache.features(extractor, items)
-    ntrain = len(train_items)
+                         f"{config.val_views} unseen simulated captures of each")
 
-    def rows(part, feats_part):
-        xs = [f[first:last] for (i, first, last), f in zip(part, feats_part)]
+    def rows(part, source: FeatureCache):
+        items = [(data.images[i].path, data.images[i].sha256, last) for i, _, last in part]
+        xs = [f[first:last] for (i, first, last), f in zip(part, source.features(extractor, items))]
         ys = [np.full(len(x), targets[i]) for (i, _, _), x in zip(part, xs)]
-        return np.concatenate(xs).astype(np.float32), np.concatenate(ys)
+        return xs, ys
 
-    train_x, train_y = rows(train_items, feats[:ntrain])
-    val_x, val_y = rows(val_items, feats[ntrain:])
-    return Split(train_x, train_y, val_x, val_y, notes)
+    train_x, train_y = rows(train_items, cache)
+    val_x, val_y = (a + b for a, b in zip(rows(held_items, cache), rows(capture_items, val_cache)))
+    return Split(np.concatenate(train_x).astype(np.float32), np.concatenate(train_y),
+                 np.concatenate(val_x).astype(np.float32), np.concatenate(val_y), notes)
 
 
 def fit_head(split: Split, n_classes: int, config: TrainConfig, log=print) -> tuple[MLPHead, float, dict]:
@@ -212,13 +260,18 @@ def fit_head(split: Split, n_classes: int, config: TrainConfig, log=print) -> tu
     counts = torch.bincount(y, minlength=n_classes).float()
     weights = counts.sum() / (n_classes * counts.clamp_min(1))
     loss_fn = nn.CrossEntropyLoss(weight=weights)
+    outliers = None if split.outlier_x is None else torch.from_numpy(split.outlier_x)
     optimiser = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     best, best_loss, stale = copy.deepcopy(head.state_dict()), math.inf, 0
     for epoch in range(config.epochs):
         head.train()
         for batch in torch.randperm(len(x), generator=gen).split(config.batch_size):
             optimiser.zero_grad()
-            loss_fn(head(x[batch]), y[batch]).backward()
+            loss = loss_fn(head(x[batch]), y[batch])
+            if outliers is not None:  # cross-entropy against uniform scores (Hendrycks et al., 2019)
+                drawn = outliers[torch.randint(len(outliers), (len(batch) // 4 + 1,), generator=gen)]
+                loss = loss - config.outlier_weight * torch.log_softmax(head(drawn), 1).mean()
+            loss.backward()
             optimiser.step()
         head.eval()
         with torch.no_grad():
@@ -266,7 +319,8 @@ def predict_proba(head: MLPHead, x: np.ndarray, temperature: float) -> np.ndarra
         return torch.softmax(head(torch.from_numpy(x)) / temperature, 1).numpy()
 
 
-def cross_validate(data: Dataset, config: TrainConfig, cache: FeatureCache, extractor, log=print) -> dict | None:
+def cross_validate(data: Dataset, config: TrainConfig, cache: FeatureCache, val_cache: FeatureCache, extractor,
+                   log=print) -> dict | None:
     """Stratified K-fold accuracy on held-out images (their own view, no augmentation)."""
     targets = np.array(data.targets())
     smallest = np.bincount(targets).min()
@@ -276,7 +330,7 @@ def cross_validate(data: Dataset, config: TrainConfig, cache: FeatureCache, extr
     folds = StratifiedKFold(config.folds, shuffle=True, random_state=config.seed)
     scores = []
     for k, (train_idx, test_idx) in enumerate(folds.split(np.zeros(len(targets)), targets), 1):
-        split = make_split(data, config, cache, extractor, images=train_idx)
+        split = make_split(data, config, cache, val_cache, extractor, images=train_idx)
         head, temperature, _ = fit_head(split, len(data.classes), config, log=lambda _: None)
         test = cache.features(extractor, [(data.images[i].path, data.images[i].sha256, 1) for i in test_idx])
         probs = predict_proba(head, np.concatenate(test).astype(np.float32), temperature)

@@ -19,13 +19,16 @@ class Command(BaseCommand):
         parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                             help="where the backbone runs (auto: a CUDA GPU when present)")
         parser.add_argument("--report-dir", type=Path, required=True)
+        parser.add_argument("--unknown", nargs="+", type=Path, default=[], metavar="DIR",
+                            help="folders of images the model must answer \"not a supported document\" "
+                                 "(no documents, or types it was not trained on)")
 
-    def handle(self, data_dirs, model, report_dir, device, **options):
+    def handle(self, data_dirs, model, report_dir, device, unknown, **options):
         try:
             predictor = Predictor(model, weights=settings.IDCLASS_BACKBONE_WEIGHTS or None,
                                   threads=settings.IDCLASS_TORCH_THREADS, device=device)
             self.stdout.write(f"backbone on {describe(predictor.device)}")
-            report = evaluate_classifier(predictor, data_dirs, report_dir)
+            report = evaluate_classifier(predictor, data_dirs, report_dir, unknown_dirs=unknown)
         except ClassifierError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(format_table(report))

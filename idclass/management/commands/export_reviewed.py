@@ -15,9 +15,14 @@ class Command(BaseCommand):
 
     def handle(self, out, **options):
         reviewed = Prediction.objects.exclude(review_status=Prediction.Review.UNREVIEWED).order_by("created")
-        names, exported, missing = {}, 0, 0
+        names, exported, missing, untyped = {}, 0, 0, 0
         for prediction in reviewed.iterator():
             names.update((alt["document_type"], alt["label"]) for alt in prediction.top_k)
+            if prediction.reviewed_name:  # a new type, named by its reviewer
+                names[prediction.reviewed_label] = prediction.reviewed_name
+            if not prediction.reviewed_type:  # reviewed as no document of a supported type
+                untyped += 1
+                continue
             if not prediction.image or not prediction.image.storage.exists(prediction.image.name):
                 missing += 1
                 continue
@@ -36,3 +41,5 @@ class Command(BaseCommand):
         self.stdout.write(f"exported {exported} reviewed images to {out}")
         if missing:
             self.stdout.write(f"skipped {missing} reviewed predictions whose image was not stored or was purged")
+        if untyped:
+            self.stdout.write(f"skipped {untyped} reviewed as not a supported document (no type to train)")
