@@ -41,6 +41,7 @@ class MLPHead(nn.Module):
         return self.logits_and_hidden(features)[0]
 
     def novelty(self, hidden: torch.Tensor) -> torch.Tensor:
-        """1 - the cosine similarity of each row's hidden activations to the nearest reference."""
+        """1 - the cosine similarity of each row's hidden activations to the nearest reference, in [0, 2]
+        (clamped: rounding can take a similarity a hair past 1)."""
         similarity = nn.functional.normalize(hidden, dim=1) @ nn.functional.normalize(self.references, dim=1).T
-        return 1 - similarity.max(1).values
+        return (1 - similarity.max(1).values).clamp(0, 2)
