@@ -637,7 +637,10 @@ def random_doc_type(rng: np.random.Generator) -> DocType:
     vocabulary, in random colours. Training shows such documents to the head as ones to be unsure
     of, so that a real document of a type it never learned is not taken for a known one."""
     kind = str(rng.choice(["id", "passport", "residence"]))
-    pick = lambda options: str(options[int(rng.integers(len(options)))])  # noqa: E731
+
+    def pick(options) -> str:
+        return str(options[int(rng.integers(len(options)))])
+
     rows = [t.rows for t in DOC_TYPES.values() if (t.kind == "passport") == (kind == "passport")]
     extras = ("chip", "ghost", "barcode", "hologram", "mono_photo")
     return DocType(

@@ -35,8 +35,8 @@ from classifier.openset import REFERENCES_PER_CLASS, OpenSetRule
 from classifier.preprocessing import Preprocessing
 from classifier.training.dataset import Dataset, scan
 from classifier.training.features import Augmentation, FeatureCache
-from classifier.training.outliers import outlier_images
 from classifier.training.metrics import classification_metrics
+from classifier.training.outliers import outlier_images
 
 
 VALIDATION_SEED_OFFSET = 1_000_003  # validation captures' generator seed, apart from the training views'
