@@ -18,6 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 START_SECONDS = 90  # each worker imports torch and loads its model before it answers
+STATIC_COLLECTED: set[Path] = set()  # checkouts whose static files this process has collected
 
 
 def free_port() -> int:
@@ -57,6 +58,7 @@ def gunicorn(tmp_path: Path, model_dir: Path, weights: str, workers: int | None 
     env = server_env(tmp_path, model_dir, weights, GUNICORN_BIND=f"127.0.0.1:{port}", **extra_env)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=root, env=env, check=True,
                    timeout=120)
+    collect_static(root, env)
     log = tmp_path / "gunicorn.log"
     with log.open("wb") as out:
         server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--no-control-socket",
@@ -77,6 +79,15 @@ def gunicorn(tmp_path: Path, model_dir: Path, weights: str, workers: int | None 
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(10)
+
+
+def collect_static(root: Path, env: dict[str, str]) -> None:
+    """The static files a production server serves (docs/deploy.md's collectstatic), once per checkout and
+    process: without them every page answers 500."""
+    if root not in STATIC_COLLECTED:
+        subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=root, env=env,
+                       check=True, timeout=300)
+        STATIC_COLLECTED.add(root)
 
 
 def worker_pids(master: subprocess.Popen) -> list[int]:

@@ -1,7 +1,8 @@
 """An answer as one flat CSV row, and the batch CSV of ``classify_images``.
 
 The columns an answer fills are defined here once, so the batch CSV and evaluation's
-``predictions.csv`` read alike; a spreadsheet or pandas opens either as it is.
+``predictions.csv`` read alike; a spreadsheet or pandas opens either as it is. Every CSV
+the product writes goes through ``csv_writer``, which keeps cells from running as formulas.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import csv
 import json
 import time
 from dataclasses import dataclass
-from typing import Iterable, TextIO
+from typing import Iterable, Sequence, TextIO
 
 from classifier.predictor import BatchItem, Classification
 
@@ -20,6 +21,28 @@ from classifier.predictor import BatchItem, Classification
 RESULT_COLUMNS = ("document_type", "label", "score", "band", "novelty", "outline_found", "corners")
 BATCH_COLUMNS = ("path", *RESULT_COLUMNS, "error")  # error: InvalidImage.code, e.g. "corrupt"
 SCORE_DECIMALS = 6
+# A cell starting with one of these is a formula to a spreadsheet (=HYPERLINK(...) can send other cells away).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(value: str) -> str:
+    """``value`` as a spreadsheet shows it and never runs it: a formula-like start gets a leading
+    apostrophe (OWASP's advice on CSV injection). File names and type names come from users."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+class InertDictWriter(csv.DictWriter):
+    """A ``csv.DictWriter`` whose every cell goes through ``inert``."""
+
+    def writerow(self, rowdict):
+        return super().writerow({key: inert(str(value)) for key, value in rowdict.items()})
+
+
+def csv_writer(out: TextIO, columns: Sequence[str]) -> InertDictWriter:
+    """The product's one way of writing CSV rows: the header written, every cell inert."""
+    writer = InertDictWriter(out, columns, lineterminator="\n")
+    writer.writeheader()
+    return writer
 
 
 def result_fields(answer: Classification | None) -> dict[str, str]:
@@ -53,8 +76,7 @@ class BatchSummary:
 def write_batch_csv(items: Iterable[BatchItem], out: TextIO) -> BatchSummary:
     """Write one ``BATCH_COLUMNS`` row per item as it comes (``Predictor.predict_each``), timed."""
     started = time.perf_counter()
-    writer = csv.DictWriter(out, BATCH_COLUMNS, lineterminator="\n")
-    writer.writeheader()
+    writer = csv_writer(out, BATCH_COLUMNS)
     images = errors = 0
     for item in items:
         images += 1

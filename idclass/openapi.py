@@ -1,7 +1,7 @@
 """The API as an OpenAPI 3.1 document, served at /api/v1/openapi.json.
 
 Made on each request from the code's own definitions: the error codes and their statuses
-(services.ERROR_STATUS), the upload's field and size limit, the bands and their colours.
+(errors.ERROR_STATUS), the upload's field and size limit, the bands and their colours.
 The answer's fields are described here; tests validate real answers against this document,
 so a field added to Prediction.as_dict without a word here fails them."""
 from django.conf import settings
@@ -11,7 +11,7 @@ from classifier.bands import ConfidenceBand
 from classifier.images import MIN_SIDE, SUPPORTED_FORMATS
 from idclass.forms import UploadForm
 from idclass.models import Prediction
-from idclass.services import ERROR_STATUS
+from idclass.errors import ERROR_STATUS
 
 CLASSIFY_PATH = "/api/v1/classify"
 OTHER_METHODS = ("get", "put", "patch", "delete")  # answered 405, with the Allow header
@@ -30,7 +30,8 @@ def error_descriptions() -> dict[int, str]:
         413: f"Larger than the server's limit (IDCLASS_UPLOAD_MAX_BYTES, here "
              f"{filesizeformat(settings.IDCLASS_UPLOAD_MAX_BYTES)}).",
         415: f"An image, but not in a format photos and scans come in ({formats}).",
-        429: "Too many uploads from this client (IDCLASS_UPLOAD_RATES); Retry-After says when to try again.",
+        429: "Too many uploads from this client (IDCLASS_UPLOAD_RATES), or too many refused ones "
+             "(IDCLASS_REFUSED_UPLOAD_RATES); Retry-After says when to try again.",
         500: "A fault on the server, logged there.",
         503: "No usable model is loaded, or the database or the media folder cannot be used right now; "
              "GET /healthz says which.",

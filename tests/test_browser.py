@@ -1,14 +1,16 @@
 """The whole loop in a real browser: upload, read the result, correct it in the admin, see it counted."""
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from django.db import connections
 from PIL import Image
 
+from benchmarks.server import ROOT, gunicorn, server_env
 from classifier.bands import UNSUPPORTED_LABEL, ConfidenceBand
 from idclass.admin import NEW_TYPE
 from idclass.models import Prediction
-from tests.web import media_root, served_model  # noqa: F401
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -36,7 +38,7 @@ def hex_to_rgb(colour: str) -> str:
     return f"rgb({r}, {g}, {b})"
 
 
-def test_upload_then_correct_in_the_admin(browser, live_server, served_model, demo_train_dir,  # noqa: F811
+def test_upload_then_correct_in_the_admin(browser, live_server, served_model, demo_train_dir,
                                           django_user_model):
     django_user_model.objects.create_superuser("reviewer", "reviewer@example.com", "a long test password")
     photo = sorted(demo_train_dir.glob("*/*.jpg"))[0]
@@ -93,7 +95,7 @@ def test_upload_then_correct_in_the_admin(browser, live_server, served_model, de
     sync_api.expect(badge).to_have_css("background-color", hex_to_rgb(band.hex_colour))
 
 
-def test_no_document_is_answered_not_supported_and_given_a_new_type(browser, live_server, served_model,  # noqa: F811
+def test_no_document_is_answered_not_supported_and_given_a_new_type(browser, live_server, served_model,
                                                                    tmp_path, django_user_model):
     django_user_model.objects.create_superuser("reviewer", "reviewer@example.com", "a long test password")
     photo = tmp_path / "desk.jpg"  # a plain desk, no document on it
@@ -128,6 +130,39 @@ def test_no_document_is_answered_not_supported_and_given_a_new_type(browser, liv
     assert (prediction.document_type, prediction.band) == ("", "unsupported")
     assert (prediction.review_status, prediction.reviewed_type, prediction.reviewed_name) == (
         "corrected", "desk_mat", "Desk mat of Veloria")
+
+
+def test_plain_http_on_a_lan_host_name(tmp_path, trained_model_dir, backbone_weights, demo_image):
+    """gunicorn as shipped with SECURE_SSL_REDIRECT=false, reached as http://idclass.lan: the browser keeps
+    the session and CSRF cookies (Secure ones it would drop), so admin login and the uploader's result work."""
+    host = {"ALLOWED_HOSTS": "idclass.lan", "SECURE_SSL_REDIRECT": "false"}
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(demo_image[1])
+    with gunicorn(tmp_path, trained_model_dir, backbone_weights, workers=1, **host) as (url, _):
+        env = server_env(tmp_path, trained_model_dir, backbone_weights, **host,
+                         DJANGO_SUPERUSER_PASSWORD="a long test password")
+        subprocess.run([sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", "reviewer",
+                        "--email", "reviewer@example.com"], cwd=ROOT, env=env, check=True, timeout=120)
+        site = url.replace("127.0.0.1", "idclass.lan")
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
+                *CHROMIUM_ARGS, "--host-resolver-rules=MAP idclass.lan 127.0.0.1"])
+            page = browser.new_page()
+            page.set_default_timeout(15_000)
+            page.goto(f"{site}/")
+            page.get_by_label("Photo or scan of the document").set_input_files(str(photo))
+            page.get_by_role("button", name="Identify document").click()
+            page.wait_for_url(f"{site}/p/*/")
+            sync_api.expect(page.locator(".band-title strong")).to_be_visible()
+            assert_loaded(page, page.locator(".result-image img"))  # the uploader's own image: their session
+
+            page.goto(f"{site}/admin/login/?next=/admin/")
+            page.get_by_label("Username").fill("reviewer")
+            page.get_by_label("Password").fill("a long test password")
+            page.get_by_role("button", name="Log in").click()
+            page.wait_for_url(f"{site}/admin/")
+            sync_api.expect(page.locator("#user-tools")).to_contain_text("reviewer")
+            browser.close()
 
 
 def assert_loaded(page, image):

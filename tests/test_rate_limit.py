@@ -7,7 +7,7 @@ from django.test import Client
 
 from idclass import rate_limit
 from idclass.models import Prediction, UploadCount
-from tests.web import jpeg, media_root, served_model, upload  # noqa: F401
+from tests.web import jpeg, upload
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/classify"
@@ -20,7 +20,7 @@ def clock(monkeypatch):
 
 
 @pytest.fixture
-def three_a_minute(settings, served_model, media_root):  # noqa: F811
+def three_a_minute(settings, served_model, media_root):
     settings.IDCLASS_UPLOAD_RATES = [(3, 60)]
 
 
@@ -45,11 +45,40 @@ def test_the_page_says_when_to_try_again(client, three_a_minute):
     assert "Too many uploads from here; try again in" in response.content.decode()
 
 
-def test_every_attempt_counts_not_only_accepted_ones(client, three_a_minute):
-    """A client sending garbage costs parsing too."""
+def test_refused_uploads_do_not_use_up_the_quota_of_accepted_ones(client, three_a_minute):
     for _ in range(3):
         assert client.post(URL, {"image": upload(b"not an image")}).status_code == 400
-    assert post(client).status_code == 429
+    assert [post(client).status_code for _ in range(4)] == [201, 201, 201, 429]
+
+
+def test_refused_uploads_have_a_ceiling_of_their_own(client, settings, three_a_minute):
+    """A client sending garbage costs parsing too."""
+    settings.IDCLASS_REFUSED_UPLOAD_RATES = [(5, 60)]
+    assert [client.post(URL, {"image": upload(b"not an image")}).status_code for _ in range(6)] == [400] * 5 + [429]
+    assert post(client).status_code == 429  # until the window ends, good uploads wait too
+    assert Prediction.objects.count() == 0
+
+
+def test_answers_429_count_nowhere(client, settings, served_model, media_root, monkeypatch):
+    """Retrying without waiting, or a busy NAT address, does not burn the day's quota."""
+    settings.IDCLASS_UPLOAD_RATES = [(2, 60), (4, 86400)]
+    assert [post(client).status_code for _ in range(12)] == [201, 201] + [429] * 10
+    monkeypatch.setattr(rate_limit, "time", SimpleNamespace(time=lambda: 1_800_000_090.0))  # the next minute
+    assert [post(client).status_code for _ in range(3)] == [201, 201, 429]
+    assert int(post(client)["Retry-After"]) > 60  # now the day's window is full
+
+
+def test_a_refusal_that_is_the_servers_fault_counts_nowhere(client, three_a_minute, monkeypatch):
+    from idclass import services
+
+    def full(*args):
+        raise services.UploadRejected("database_unavailable", "down")
+
+    store = services.store
+    monkeypatch.setattr(services, "store", full)
+    assert [post(client).status_code for _ in range(5)] == [503] * 5
+    monkeypatch.setattr(services, "store", store)
+    assert [post(client).status_code for _ in range(4)] == [201, 201, 201, 429]
 
 
 def test_clients_are_counted_apart(client, three_a_minute):
@@ -73,7 +102,7 @@ def test_a_proxy_header_is_trusted_only_when_configured(client, settings, three_
     assert post(client, HTTP_X_REAL_IP="198.51.100.9").status_code == 201
 
 
-def test_the_tightest_of_several_rates_decides(client, settings, served_model, media_root):  # noqa: F811
+def test_the_tightest_of_several_rates_decides(client, settings, served_model, media_root):
     settings.IDCLASS_UPLOAD_RATES = [(5, 60), (2, 86400)]
     assert [post(client).status_code for _ in range(3)] == [201, 201, 429]
     assert int(post(client)["Retry-After"]) > 60  # the day's window, not the minute's

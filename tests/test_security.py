@@ -10,7 +10,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 
 from idclass.models import Prediction
-from tests.web import jpeg, media_root, served_model, upload  # noqa: F401
+from tests.web import jpeg, upload
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +35,7 @@ def test_weak_passwords_are_refused(password):
         validate_password(password, User(username="reviewer1"))
 
 
-def test_pages_carry_a_content_security_policy(client, served_model):  # noqa: F811
+def test_pages_carry_a_content_security_policy(client, served_model):
     policy = client.get("/")["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
 
@@ -56,13 +56,23 @@ def test_the_proxy_header_is_trusted_only_when_configured():
             == "('HTTP_X_FORWARDED_PROTO', 'https')")
 
 
-def test_a_forged_proto_header_does_not_make_a_request_secure(client, settings, served_model):  # noqa: F811
+@pytest.mark.parametrize("env, secure", [
+    ({}, "True True"),  # HTTPS, as shipped
+    ({"SECURE_SSL_REDIRECT": "false"}, "False False"),  # plain HTTP: a browser would drop Secure cookies
+    ({"SECURE_SSL_REDIRECT": "false", "SECURE_COOKIES": "true"}, "True True"),  # TLS ends before a redirect-less proxy
+])
+def test_cookies_are_secure_where_the_site_is_served_over_https(env, secure):
+    assert settings_in_subprocess("s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE", DEBUG="false", **env).replace(
+        ",", "").strip("()") == secure
+
+
+def test_a_forged_proto_header_does_not_make_a_request_secure(client, settings, served_model):
     settings.SECURE_SSL_REDIRECT = True
     assert client.get("/", HTTP_X_FORWARDED_PROTO="https").status_code == 301
 
 
 @pytest.fixture
-def login_required(settings, served_model, media_root):  # noqa: F811
+def login_required(settings, served_model, media_root):
     settings.IDCLASS_REQUIRE_LOGIN = True
 
 
