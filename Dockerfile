@@ -1,7 +1,7 @@
 # idclass web app, CPU only. Build: docker build -t idclass .
 # Run it behind the shipped proxy (deploy/nginx.conf) with compose.yaml: SECURE_SSL_REDIRECT=false docker compose up -d
 # gunicorn listens on the container's own 127.0.0.1:8000 (GUNICORN_BIND says otherwise), where compose.yaml's nginx,
-# in the same network namespace, reaches it: slow clients are held by nginx, not by gunicorn's 8 threads.
+# in the same network namespace, reaches it: slow clients are held by nginx, not by gunicorn's threads.
 # /models/current is the trained model (IDCLASS_MODEL_DIR); /data holds the database and the uploads.
 FROM python:3.11-slim
 

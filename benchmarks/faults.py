@@ -9,10 +9,9 @@ requests and time. Prints what each scenario expected and got; exits 1 if any ch
   machine lets root mount one; else only the free-space guard): JSON 503/507, no partial file;
 - the SQLite database locked by another process past the busy timeout: JSON 503.
 
-The burst turns the upload rate limit off (IDCLASS_UPLOAD_RATES=off): it is one client.
+The burst turns the upload rate limits off (IDCLASS_UPLOAD_RATES and IDCLASS_REFUSED_UPLOAD_RATES): it is one client.
 """
 import argparse
-import io
 import json
 import os
 import random
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from benchmarks.photos import encode
 from benchmarks.server import ROOT, gunicorn, multipart_image, request, server_env, worker_pids
 
 BURST_UPLOADS, BURST_CLIENTS = 48, 6
@@ -48,9 +48,7 @@ def photo(seed: int) -> bytes:
         x, y = rng.randrange(700), rng.randrange(400)
         draw.rectangle([x, y, x + rng.randrange(20, 200), y + rng.randrange(20, 120)],
                        fill=tuple(rng.randrange(256) for _ in range(3)))
-    out = io.BytesIO()
-    img.save(out, "JPEG", quality=90)
-    return out.getvalue()
+    return encode(img, "JPEG", quality=90)
 
 
 def upload(url: str, image: bytes, timeout: float = 60) -> tuple[int | None, dict | None]:
@@ -81,7 +79,8 @@ def kill_a_worker_during_a_burst(tmp: Path, args) -> None:
     print("kill -9 of a worker during a burst of uploads", flush=True)
     images = [photo(n) for n in range(BURST_UPLOADS)]
     answers, lock = [], threading.Lock()
-    with gunicorn(tmp, args.model, args.weights, workers=2, IDCLASS_UPLOAD_RATES="off") as (url, server):
+    with gunicorn(tmp, args.model, args.weights, workers=2, IDCLASS_UPLOAD_RATES="off",
+                  IDCLASS_REFUSED_UPLOAD_RATES="off") as (url, server):
         def client(mine):
             for image in mine:
                 answer = upload(url, image)

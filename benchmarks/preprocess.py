@@ -4,13 +4,13 @@ fast path, and the largest difference between the two inputs.
     .venv/bin/python -m benchmarks.preprocess [--repeat 20]
 """
 import argparse
-import io
 import statistics
 import time
 
 import numpy as np
 from PIL import Image
 
+from benchmarks.photos import encode
 from classifier.images import IMAGENET_STD, load_image, to_tensor
 
 
@@ -19,9 +19,7 @@ def photo_like_jpeg(width=4000, height=3000) -> bytes:
     rng = np.random.default_rng(0)
     small = Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).resize((width, height), Image.BICUBIC)
     arr = np.asarray(small).astype(np.int16) + rng.normal(0, 6, (height, width, 3)).astype(np.int16)
-    buf = io.BytesIO()
-    Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(buf, "JPEG", quality=92)
-    return buf.getvalue()
+    return encode(Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)), "JPEG", quality=92)
 
 
 def timed(fn, repeat):

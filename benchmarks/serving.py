@@ -21,7 +21,6 @@ one where torchvision's file is not at hand). Bounded: `--requests` per measurem
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sqlite3
 import statistics
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from benchmarks.photos import encode
 from benchmarks.quick_model import train_quick
 from benchmarks.server import gunicorn, multipart_image, request
 from classifier.backbone import load_backbone
@@ -58,9 +58,7 @@ def photos(folder: Path, count: int) -> list[bytes]:
     for path in sorted(folder.glob("*/*.jpg"))[:count]:
         big = np.asarray(Image.open(path).convert("RGB").resize((3000, 4000), Image.Resampling.BICUBIC), np.int16)
         noisy = np.clip(big + rng.normal(0, 4, big.shape), 0, 255).astype(np.uint8)
-        buf = io.BytesIO()
-        Image.fromarray(noisy).save(buf, "JPEG", quality=85)
-        out.append(buf.getvalue())
+        out.append(encode(Image.fromarray(noisy), "JPEG", quality=85))
     return out
 
 

@@ -35,12 +35,13 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from benchmarks.photos import encode
 from benchmarks.quick_model import train_quick
 from benchmarks.server import ROOT, gunicorn, request, worker_pids
 from classifier import images
+from idclass.settings import IDCLASS_UPLOAD_MAX_BYTES  # as the server it starts reads it
 
 SHARED_WEIGHTS = ROOT.parent / "shared" / "weights" / "mobilenet_v3_small_imagenet.pth"
-UPLOAD_MAX_BYTES = int(os.environ.get("IDCLASS_UPLOAD_MAX_BYTES", str(15 * 1024 * 1024)))  # the server's default
 BOMB_SIDE = 7700
 
 
@@ -104,12 +105,6 @@ def document_photo(width: int, height: int) -> Image.Image:
     return small.resize((width, height), Image.Resampling.NEAREST)
 
 
-def encode(img: Image.Image, fmt: str, **options) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, fmt, **options)
-    return buf.getvalue()
-
-
 def _tiff_one_strip(img: Image.Image) -> bytes:
     # one strip for the whole image: libtiff decodes it into a buffer of its own first
     return encode(img, "TIFF", compression="tiff_deflate", strip_size=2**31 - 1)
@@ -157,7 +152,7 @@ def make_uploads(kinds=KINDS, bomb_side: int = BOMB_SIDE) -> list[Upload]:
                 if (w, h) == size(pixel_limit_of(data)):
                     break
                 limit = pixel_limit_of(data)
-        if len(data) > UPLOAD_MAX_BYTES:
+        if len(data) > IDCLASS_UPLOAD_MAX_BYTES:
             expected, code = 413, "too_large"
         elif w * h > limit:
             expected, code = 400, "too_many_pixels"
@@ -387,7 +382,7 @@ def main(argv=None):
         uploads = make_uploads([k.strip() for k in args.kinds.split(",") if k.strip()])
         # one worker, nothing stored, no model reloads, and no rate limit: the benchmark is one client
         quiet = {"IDCLASS_STORE_IMAGES": "false", "IDCLASS_MODEL_CHECK_SECONDS": "3600", "IDCLASS_UPLOAD_RATES": "off",
-                 "OMP_NUM_THREADS": str(args.threads)}
+                 "IDCLASS_REFUSED_UPLOAD_RATES": "off", "OMP_NUM_THREADS": str(args.threads)}
         with gunicorn(tmp, model.resolve(), args.weights or "", workers=1, root=args.checkout, **quiet) as (url, server):
             status, health = request(f"{url}/healthz")
             if status != 200:

@@ -3,6 +3,8 @@
 Both artifacts, the classifier's head and the document localiser, are a folder with
 safetensors weights (loading never unpickles anything) and a JSON metadata file with
 a schema version: everything else a server needs to use the weights correctly.
+A model is self-contained: the localiser it was trained with is copied into it
+(``MODEL_LOCALISER``), so replacing the shipped localiser breaks no model already trained.
 A model that is missing, damaged or made for other code or parts raises a
 ``ClassifierError`` that says which, never a bare KeyError or ValueError.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple, TypeVar
@@ -27,7 +30,8 @@ from classifier.openset import OpenSetRule
 from classifier.preprocessing import Preprocessing
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"  # trained heads: MODELS_DIR/<version>/
-LOCALISER_DIR = MODELS_DIR / "localiser"  # the shipped localiser, kept in git
+LOCALISER_DIR = MODELS_DIR / "localiser"  # the shipped localiser, kept in git: training's default
+MODEL_LOCALISER = "localiser"  # the folder, inside a model, of the localiser it was trained with
 
 
 @dataclass(frozen=True)
@@ -85,8 +89,19 @@ class TrainedModel:
         return float(self.metadata.get("temperature", 1.0))
 
 
-def save_model(model: TrainedModel, out_dir: Path) -> Path:
-    return _write(HEAD, Path(out_dir), model.head, model.metadata)
+def save_model(model: TrainedModel, out_dir: Path, localiser_dir: Path | None = None) -> Path:
+    """The model, with a copy of the localiser it was trained with (``localiser_dir``) when it localises;
+    its metadata is written last, so a server never takes a half-written folder for a model."""
+    out_dir = Path(out_dir)
+    own = out_dir / MODEL_LOCALISER
+    if model.preprocessing.localiser:
+        if localiser_dir is None or localiser_id(localiser_dir) != model.preprocessing.localiser:
+            raise ModelMismatch(f"{localiser_dir} does not hold the localiser this model was trained with "
+                                f"({model.preprocessing.localiser}).")
+        _copy_artifact(LOCALISER, Path(localiser_dir), own)
+    elif own.exists():
+        shutil.rmtree(own)  # left by an earlier model in this folder
+    return _write(HEAD, out_dir, model.head, model.metadata)
 
 
 def load_model(model_dir: Path) -> TrainedModel:
@@ -122,21 +137,27 @@ class ModelIdentity(NamedTuple):
     """Which model a folder holds: equal identities, the same model files."""
 
     folder: str  # the real folder, through any `current` link
-    device: int  # of the metadata file, which saving replaces last
-    inode: int
-    size: int
-    mtime_ns: int
+    files: tuple[tuple[str, int, int, int, int], ...]  # (path in it, device, inode, size, mtime_ns) of each file
 
 
 def model_identity(model_dir: Path) -> ModelIdentity | None:
-    """Which model `model_dir` holds now, cheaply (a stat, no file read); None without one.
-    Saving writes the metadata last, so a new identity means a complete model."""
+    """Which model `model_dir` holds now, cheaply (stats, no file read); None without one.
+    Any file of the folder replaced (the head, its localiser) makes another identity; files
+    being written (``*.tmp``) and hidden ones are not the model's."""
     real = os.path.realpath(model_dir)
-    try:
-        stat = os.stat(os.path.join(real, HEAD.metadata))
-    except OSError:
+    if not os.path.isfile(os.path.join(real, HEAD.metadata)):
         return None
-    return ModelIdentity(real, stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    files = []
+    for folder, subfolders, names in os.walk(real):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        for name in sorted(n for n in names if not n.startswith(".") and not n.endswith(".tmp")):
+            path = os.path.join(folder, name)
+            try:
+                stat = os.stat(path)
+            except OSError:  # replaced or removed while we looked: the next look sees what is there
+                continue
+            files.append((os.path.relpath(path, real), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns))
+    return ModelIdentity(real, tuple(files))
 
 
 def save_localiser(net: CornerNet, config: dict, out_dir: Path = LOCALISER_DIR) -> Path:
@@ -161,15 +182,25 @@ def localiser_id(folder: Path = LOCALISER_DIR) -> str:
     return f"sha256:{file_sha256(weights)}+decode{DECODE_VERSION}"
 
 
-def localiser_for(prep: Preprocessing, folder: Path = LOCALISER_DIR) -> Localiser | None:
-    """The localiser a model was trained with; a different one would show the head
-    other inputs than it learned from, so that is refused."""
+def model_localiser(model_dir: Path, prep: Preprocessing) -> Localiser | None:
+    """The localiser a model was trained with: its own copy (``MODEL_LOCALISER``), or, for a model
+    trained before models carried one, the shipped one where that is the same. Another would show
+    the head other inputs than it learned from, so that is refused."""
     if not prep.localiser:
         return None
-    if localiser_id(folder) != prep.localiser:
-        raise ModelMismatch(f"This model was trained with localiser {prep.localiser}, but the one in {folder} "
-                            f"is missing or different ({localiser_id(folder) or 'none'}). Retrain the model.")
-    return load_localiser(folder)
+    own = Path(model_dir) / MODEL_LOCALISER
+    if own.exists():
+        if localiser_id(own) != prep.localiser:
+            raise ModelMismatch(f"The localiser in {own} is missing, damaged or not the one this model was "
+                                f"trained with ({prep.localiser}). Retrain the model.")
+        return load_localiser(own)
+    if localiser_id(LOCALISER_DIR) != prep.localiser:
+        raise ModelMismatch(
+            f"This model was trained with localiser {prep.localiser} and holds no copy of it (models trained "
+            f"before idclass copied it into them); {LOCALISER_DIR} holds {localiser_id(LOCALISER_DIR) or 'none'}. "
+            f"Put that localiser's two files in {own}/ (docs/training.md, \"Models trained before\", says how "
+            "to find them in git), or retrain the model.")
+    return load_localiser(LOCALISER_DIR)
 
 
 def _write(fmt: ArtifactFormat, out_dir: Path, module: torch.nn.Module, metadata: dict) -> Path:
@@ -182,6 +213,15 @@ def _write(fmt: ArtifactFormat, out_dir: Path, module: torch.nn.Module, metadata
     tmp.write_text(json.dumps(metadata | {"schema_version": fmt.schema_version}, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, out_dir / fmt.metadata)
     return out_dir
+
+
+def _copy_artifact(fmt: ArtifactFormat, source: Path, out_dir: Path) -> None:
+    """An artifact's files copied as `_write` writes them: each replaced atomically, the metadata last."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in (fmt.weights, fmt.metadata):
+        tmp = out_dir / (name + ".tmp")
+        shutil.copyfile(source / name, tmp)
+        os.replace(tmp, out_dir / name)
 
 
 def _read_metadata(fmt: ArtifactFormat, folder: Path, missing: str) -> dict:

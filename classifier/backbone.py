@@ -17,6 +17,7 @@ BACKBONES = {
     "small": (models.mobilenet_v3_small, models.MobileNet_V3_Small_Weights.IMAGENET1K_V1),
 }
 RANDOM_WEIGHTS = "random"  # an untrained backbone, only for contrast runs and tests
+POOLINGS = ("gem", "avg")  # how the trunk's feature maps become one vector (``FeatureExtractor.forward``)
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class FeatureExtractor(nn.Module):
             elif pooling == "avg":
                 total = total + maps.mean((2, 3))
             else:
-                raise ValueError(f"unknown pooling {pooling!r}; expected 'avg' or 'gem'")
+                raise ValueError(f"unknown pooling {pooling!r}; expected one of {POOLINGS}")
         return total / rotations
 
 

@@ -28,7 +28,7 @@ class Alternative:
     score: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Classification:
     """The classifier's answer for one image: the best type first in ``top_k``. In the unsupported
     band it names no type (``document_type`` None), and ``top_k`` holds the closest known ones."""
@@ -77,7 +77,7 @@ class Predictor:
         if freeze and self.device.type == "cpu":
             backbone = frozen(backbone, torch.zeros(1, 3, self.prep.size, self.prep.size))
         self._passes = BatchedForward(lambda batch: backbone(batch.to(self.device)).cpu())
-        self.localiser = artifact.localiser_for(self.prep)
+        self.localiser = artifact.model_localiser(model_dir, self.prep)
         if self.localiser:
             self.localiser.serve(freeze)
         self.calibration = self.model.calibration
@@ -176,8 +176,10 @@ class Predictor:
         if self.open_set and self.open_set.rejects(novelty):
             band, document_type, label = ConfidenceBand.UNSUPPORTED, None, UNSUPPORTED_LABEL
         localisation = found.scaled(width / img.width, height / img.height) if found is not None else None
-        return Classification(document_type, label, top[0].score, band, top, self.version, width, height,
-                              img.info.get("format"), localisation, novelty, dict(timings))
+        return Classification(document_type=document_type, label=label, score=top[0].score, band=band, top_k=top,
+                              model_version=self.version, width=width, height=height,
+                              image_format=img.info.get("format"), localisation=localisation, novelty=novelty,
+                              timings_ms=dict(timings))
 
 
 class PooledFeatures(torch.nn.Module):

@@ -2,15 +2,13 @@ from django import forms
 from django.contrib import admin
 from django.core.validators import validate_slug
 from django.core.exceptions import PermissionDenied
-from django.db.models import F
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from classifier.bands import UNSUPPORTED_LABEL
-from idclass.models import Prediction
+from idclass.models import Prediction, plain_text
 from idclass.review_statistics import LOW_CONFIRMED_SHARE, review_statistics
 from idclass.serving import ModelUnavailable, get_predictor
 from idclass.templatetags.idclass import band_badge, percent
@@ -57,17 +55,22 @@ class ReviewForm(forms.ModelForm):
         self.initial["reviewed_label"] = self.instance.reviewed_type
 
     def clean(self):
-        """A new type needs its code and its name; the code of a known type is that type."""
+        """A new type needs a code no type has yet (renaming a known type is for training data, not
+        review) and a name in plain words."""
         data = super().clean()
         self.reviewed_name = ""
         if data.get("reviewed_label") != NEW_TYPE:
             return data
-        code, name = data.get("new_type"), (data.get("new_type_name") or "").strip()
-        if not code:
+        code = data.get("new_type")
+        name = plain_text(data.get("new_type_name") or "", self.fields["new_type_name"].max_length)
+        known = dict(self.fields["reviewed_label"].choices)
+        if code and code in known:
+            self.add_error("new_type", f"{code} is already a type, {known[code]}: choose it under Correct type.")
+        elif not code and "new_type" not in self.errors:  # one message for one mistake
             self.add_error("new_type", "Give the new type's code.")
         if not name:
             self.add_error("new_type_name", "Give the new type's name.")
-        if code and name:
+        if not self.errors:
             data["reviewed_label"], self.reviewed_name = code, name
         return data
 
@@ -120,8 +123,7 @@ class PredictionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Confirm the predicted type of the selected predictions", permissions=["change"])
     def confirm(self, request, queryset):
-        count = queryset.update(review_status=Prediction.Review.CONFIRMED, reviewed_label=F("document_type"),
-                                reviewer=request.user, reviewed_at=timezone.now())
+        count = queryset.confirm(request.user)
         self.message_user(request, f"{count} prediction{'s' if count != 1 else ''} confirmed.")
 
     @admin.display(description="Image")

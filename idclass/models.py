@@ -1,134 +1,44 @@
 from __future__ import annotations
 
-import errno
 import hashlib
-import os
-import shutil
-import time
+import unicodedata
 import uuid
-from contextlib import contextmanager
-from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.files.storage import FileSystemStorage
 from django.db import models, transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
 from classifier.bands import UNSUPPORTED_LABEL, ConfidenceBand
+from idclass.storage import DocumentStorage
 
 if TYPE_CHECKING:  # the record needs the classifier's types, not torch, to be imported
     from classifier.predictor import Classification
 
 
-class StorageUnavailable(Exception):
-    """Images cannot be written now: the volume is (nearly) full when `full`, else unwritable."""
-
-    def __init__(self, full: bool):
-        super().__init__("no room for images" if full else "images cannot be written")
-        self.full = full
+def plain_text(text: str, limit: int) -> str:
+    """``text`` without control or format characters (bidi overrides such as U+202E, zero-width
+    marks), which could make one name display as another; stripped and cut to ``limit``."""
+    return "".join(ch for ch in text if unicodedata.category(ch)[0] != "C").strip()[:limit]
 
 
-class DocumentStorage(FileSystemStorage):
-    """Uploaded identity documents: readable by the server's user only, and without
-    any URL, so only the session-guarded and staff-only views can stream them.
-
-    An image is written whole or not at all (`save_document`), and it is there before the
-    record that names it, so a process killed mid-upload leaves at most a file without a
-    record, which `orphans` finds and purge_predictions deletes."""
-
-    PARTIAL_DIR = ".partial"  # images being written, under names no record uses
-
-    def __init__(self):
-        super().__init__(file_permissions_mode=0o600, directory_permissions_mode=0o700)
-
-    def save_document(self, name: str, data: bytes) -> None:
-        """Write `data` as `name`: to a private temporary file first, then renamed into place."""
-        temporary = self.write_partial(data)
-        try:
-            self.place(temporary, name)
-        finally:
-            temporary.unlink(missing_ok=True)
-
-    def write_partial(self, data: bytes) -> Path:
-        """`data` in a new private temporary file, on disk when this returns; `place` names it."""
-        with storage_errors():
-            temporary, fd = self._partial_file()
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            except BaseException:
-                temporary.unlink(missing_ok=True)
-                raise
-        return temporary
-
-    def place(self, temporary: Path, name: str) -> None:
-        """Rename a file from `write_partial` to `name`, replacing any file of that name."""
-        with storage_errors():
-            os.replace(temporary, self.path(name))
-
-    def check_writable(self) -> None:
-        """Raises StorageUnavailable when an image could not be written now."""
-        with storage_errors():
-            temporary, fd = self._partial_file()
-            os.close(fd)
-            temporary.unlink()
-
-    def check_room(self, incoming: int) -> None:
-        """Raises StorageUnavailable when `incoming` bytes would leave less than IDCLASS_MIN_FREE_BYTES free."""
-        folder = Path(self.location)
-        while not folder.exists() and folder != folder.parent:  # made by the first upload, on its parent's volume
-            folder = folder.parent
-        with storage_errors():
-            free = shutil.disk_usage(folder).free
-        if free - incoming < settings.IDCLASS_MIN_FREE_BYTES:
-            raise StorageUnavailable(full=True)
-
-    def _partial_file(self) -> tuple[Path, int]:
-        """A new file only the server's user can read, and its descriptor, open for writing."""
-        partial = Path(self.path(self.PARTIAL_DIR))
-        partial.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # private from the first upload on
-        partial.mkdir(mode=0o700, exist_ok=True)
-        temporary = partial / f"{uuid.uuid4().hex}.part"
-        return temporary, os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-
-    def orphans(self, in_use: set[str], older_than: timedelta) -> list[Path]:
-        """Files no record names (`in_use`), left longer than `older_than` (uploads in flight are younger)."""
-        root = Path(self.location)
-        if not root.is_dir():
-            return []
-        cutoff = time.time() - older_than.total_seconds()
-        files = [*root.iterdir(), *(root / self.PARTIAL_DIR).glob("*")]
-        return [f for f in files if f.is_file() and f.name not in in_use and f.stat().st_mtime < cutoff]
-
-    @property
-    def base_location(self):
-        # Read on use, so a changed IDCLASS_MEDIA_ROOT (tests, a moved volume) takes effect.
-        return settings.IDCLASS_MEDIA_ROOT
-
-    @property
-    def location(self):
-        return os.path.abspath(self.base_location)
-
-    def url(self, name):
-        raise NotImplementedError("Stored documents have no public URL.")
-
-
-@contextmanager
-def storage_errors():
-    """The file system's errors as the one kind callers handle."""
-    try:
-        yield
-    except OSError as exc:
-        raise StorageUnavailable(full=exc.errno in (errno.ENOSPC, errno.EDQUOT)) from exc
+class PredictionQuerySet(models.QuerySet):
+    def confirm(self, reviewer) -> int:
+        """Confirm the predicted type of every prediction here, by the one review rule
+        (``Prediction.record_review``); how many were confirmed."""
+        with transaction.atomic():
+            predictions = list(self.select_for_update())
+            for prediction in predictions:
+                prediction.record_review(prediction.document_type, reviewer)
+            Prediction.objects.bulk_update(predictions, Prediction.REVIEW_FIELDS)
+        return len(predictions)
 
 
 class Prediction(models.Model):
+    REVIEW_FIELDS = ["reviewed_label", "reviewed_name", "review_status", "reviewer", "reviewed_at"]
+
     class Band(models.TextChoices):
         HIGH = ConfidenceBand.HIGH.value, "High"
         MEDIUM = ConfidenceBand.MEDIUM.value, "Medium"
@@ -165,6 +75,8 @@ class Prediction(models.Model):
                                      help_text="A new type's name in plain words, as its reviewer gave it.")
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True)
     reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PredictionQuerySet.as_manager()
 
     class Meta:
         ordering = ["score", "-created"]  # the least sure first: the review queue
@@ -221,9 +133,14 @@ class Prediction(models.Model):
                 "top_k": self.top_k, "model_version": self.model_version, "localisation": self.localisation}
 
     def record_review(self, label: str, reviewer, name: str = "") -> None:
-        """``label``: the correct type ("" for none supported); ``name``: a new type's plain words."""
-        self.reviewed_label, self.reviewed_name = label, name
-        self.review_status = self.Review.CONFIRMED if label == self.document_type else self.Review.CORRECTED
+        """The review rule, for every way of reviewing. ``label``: the correct type ("" for none
+        supported); ``name``: a new type's plain words, kept only with a correction to a type, so a
+        name given before never sticks to the predicted type once that is confirmed."""
+        corrected = label != self.document_type
+        self.reviewed_label = label
+        name = plain_text(name, self._meta.get_field("reviewed_name").max_length)
+        self.reviewed_name = name if corrected and label else ""
+        self.review_status = self.Review.CORRECTED if corrected else self.Review.CONFIRMED
         self.reviewer = reviewer
         self.reviewed_at = timezone.now()
 
@@ -246,6 +163,6 @@ class UploadCount(models.Model):
     """Uploads one client made in one window of one rate: the upload rate limit's counter,
     in the database so that every server process counts together."""
 
-    key = models.CharField(max_length=100, unique=True, help_text="client key : period seconds : window number")
+    key = models.CharField(max_length=100, unique=True, help_text="client key : accepted or refused : period seconds : window number")
     count = models.PositiveIntegerField(default=0)
     expires = models.DateTimeField(db_index=True)

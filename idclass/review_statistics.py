@@ -82,7 +82,7 @@ class ReviewStatistics:
 
 
 def review_statistics(predictions: QuerySet[Prediction]) -> ReviewStatistics:
-    """Two grouped queries, however many predictions there are."""
+    """Three grouped queries, however many predictions there are."""
     grouped = predictions.order_by().values("document_type", "band").annotate(
         predictions=Count("pk"),
         confirmed=Count("pk", filter=Q(review_status=Prediction.Review.CONFIRMED)),
@@ -99,7 +99,9 @@ def review_statistics(predictions: QuerySet[Prediction]) -> ReviewStatistics:
     changes = sorted(changes, key=lambda change: -change[2])
     types = [TypeStatistics(t, labels[t], [(b, counts[t, b]) for b in BANDS if (t, b) in counts],
                             [(to, n) for predicted, to, n in changes if predicted == t]) for t in labels]
-    return ReviewStatistics(sorted(types, key=least_confirmed_first), corrections(changes, labels))
+    # a new type no model knows yet has the name its reviewer gave it
+    named = predictions.order_by().exclude(reviewed_name="").values_list("reviewed_label", "reviewed_name").distinct()
+    return ReviewStatistics(sorted(types, key=least_confirmed_first), corrections(changes, dict(named) | labels))
 
 
 def corrections(changes: list[tuple[str, str, int]], labels: dict[str, str]) -> list[Correction]:

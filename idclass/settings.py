@@ -16,11 +16,33 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env", override=False)
 
 
+TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
 def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
+    """A typo (DEBUG=ture) stops the start with a message, never reads as False."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in TRUE | FALSE:
+        return value in TRUE
+    if value:
+        raise ImproperlyConfigured(f"{name}={os.environ[name]!r}: write true or false (or "
+                                   f"{', '.join(sorted(TRUE - {'true'}))} / {', '.join(sorted(FALSE - {'false'}))}).")
+    return default
+
+
+def env_number(name: str, default: float, kind: type = int, minimum: float = 0) -> float:
+    """An integer (or with kind=float, a number) of at least ``minimum``; anything else names itself."""
+    value = os.environ.get(name, "").strip()
+    if not value:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    try:
+        number = kind(value)
+    except ValueError:
+        number = None
+    if number is None or number < minimum:
+        raise ImproperlyConfigured(f"{name}={os.environ[name]!r}: write {'an integer' if kind is int else 'a number'} "
+                                   f"of at least {minimum}.")
+    return number
 
 
 def env_path(name: str, default: Path) -> Path:
@@ -38,11 +60,14 @@ def env_rates(name: str, default: str) -> list[tuple[int, int]]:
     if value in {"", "off", "0", "none"}:
         return []
     try:
-        return [(int(count), PERIOD_SECONDS[period.strip()])
-                for count, period in (rate.split("/") for rate in value.split(","))]
-    except (ValueError, KeyError) as exc:
+        rates = [(int(count), PERIOD_SECONDS[period.strip()])
+                 for count, period in (rate.split("/") for rate in value.split(","))]
+    except (ValueError, KeyError):
+        rates = []
+    if not rates or any(count < 1 for count, _ in rates):
         raise ImproperlyConfigured(f"{name}={value!r}: write rates as COUNT/PERIOD, comma-separated, with "
-                                   f"PERIOD one of {', '.join(PERIOD_SECONDS)} (e.g. 10/m,100/d), or off.") from exc
+                                   f"PERIOD one of {', '.join(PERIOD_SECONDS)} (e.g. 10/m,100/d), or off.")
+    return rates
 
 
 DEBUG = env_bool("DEBUG", False)
@@ -101,7 +126,7 @@ TEMPLATES = [
 WSGI_APPLICATION = "idclass.wsgi.application"
 
 if not os.environ.get("DATABASE_URL"):
-    (BASE_DIR / "var").mkdir(exist_ok=True)  # the embedded default: SQLite in var/
+    (BASE_DIR / "var").mkdir(mode=0o700, exist_ok=True)  # the embedded default: SQLite in var/, private
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}",
@@ -122,8 +147,8 @@ AUTH_PASSWORD_VALIDATORS = [
                  "NumericPasswordValidator")
 ]
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
-AXES_FAILURE_LIMIT = int(os.environ.get("IDCLASS_LOGIN_FAILURE_LIMIT", "5"))
-AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("IDCLASS_LOGIN_COOLOFF_MINUTES", "60")))
+AXES_FAILURE_LIMIT = env_number("IDCLASS_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_number("IDCLASS_LOGIN_COOLOFF_MINUTES", 60, float))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True  # addresses are personal data: keep failed attempts (until the cool-off), not every login
@@ -153,16 +178,18 @@ STORAGES = {
 IDCLASS_MEDIA_ROOT = env_path("IDCLASS_MEDIA_ROOT", BASE_DIR / "var" / "media")
 IDCLASS_MODEL_DIR = env_path("IDCLASS_MODEL_DIR", BASE_DIR / "models" / "current")
 # how often (seconds) a server process looks for a new model there; 0: before every request
-IDCLASS_MODEL_CHECK_SECONDS = float(os.environ.get("IDCLASS_MODEL_CHECK_SECONDS", "2"))
+IDCLASS_MODEL_CHECK_SECONDS = env_number("IDCLASS_MODEL_CHECK_SECONDS", 2.0, float)
 IDCLASS_BACKBONE = os.environ.get("IDCLASS_BACKBONE", "large")
 IDCLASS_BACKBONE_WEIGHTS = os.environ.get("IDCLASS_BACKBONE_WEIGHTS", "")
-IDCLASS_UPLOAD_MAX_BYTES = int(os.environ.get("IDCLASS_UPLOAD_MAX_BYTES", str(15 * 1024 * 1024)))
+IDCLASS_UPLOAD_MAX_BYTES = env_number("IDCLASS_UPLOAD_MAX_BYTES", 15 * 1024 * 1024, minimum=1)
 IDCLASS_STORE_IMAGES = env_bool("IDCLASS_STORE_IMAGES", True)
-IDCLASS_RETENTION_DAYS = int(os.environ.get("IDCLASS_RETENTION_DAYS", "30"))
+IDCLASS_RETENTION_DAYS = env_number("IDCLASS_RETENTION_DAYS", 30)
 # Uploads per client (a signed-in user, else an address): beyond these, 429 with Retry-After.
 IDCLASS_UPLOAD_RATES = env_rates("IDCLASS_UPLOAD_RATES", "10/m,200/d")
+# Uploads refused for what was sent (not an image, damaged, ...) count apart, against this higher ceiling.
+IDCLASS_REFUSED_UPLOAD_RATES = env_rates("IDCLASS_REFUSED_UPLOAD_RATES", "30/m,1000/d")
 # Uploads are refused (507) rather than written when the media volume would have less free than this.
-IDCLASS_MIN_FREE_BYTES = int(float(os.environ.get("IDCLASS_MIN_FREE_MB", "200")) * 1024 * 1024)
+IDCLASS_MIN_FREE_BYTES = int(env_number("IDCLASS_MIN_FREE_MB", 200.0, float) * 1024 * 1024)
 # On: only signed-in users may upload (accounts are made in the admin); off: anyone may.
 IDCLASS_REQUIRE_LOGIN = env_bool("IDCLASS_REQUIRE_LOGIN", False)
 LOGIN_URL = "login"
@@ -170,7 +197,7 @@ LOGIN_REDIRECT_URL = "upload"
 IDCLASS_FEATURE_CACHE = env_path("IDCLASS_FEATURE_CACHE", BASE_DIR / ".cache" / "features")
 # torch threads per process for one forward pass: OMP_NUM_THREADS when set (several server processes
 # on one machine should share the cores out), else all cores but at most 4, where more stop paying.
-IDCLASS_TORCH_THREADS = int(os.environ.get("OMP_NUM_THREADS") or 0) or max(1, min(4, os.cpu_count() or 1))
+IDCLASS_TORCH_THREADS = env_number("OMP_NUM_THREADS", 0) or max(1, min(4, os.cpu_count() or 1))
 
 # Let uploads up to the limit through Django's own guard; the view answers 413 above it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = IDCLASS_UPLOAD_MAX_BYTES + 1024 * 1024
@@ -196,11 +223,12 @@ CONTENT_SECURITY_POLICY = {
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probes from load balancers and Docker come without TLS
-    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_SECONDS = env_number("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    # Cookies go over HTTPS only where the site is served over HTTPS: a browser drops a Secure cookie
+    # that comes over plain HTTP from any host but localhost, and with it the login and the upload's result.
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", SECURE_SSL_REDIRECT)
 
 LOGGING = {
     "version": 1,

@@ -15,10 +15,12 @@ from django.views.decorators.csrf import csrf_exempt
 from classifier.errors import InvalidImage
 from classifier.images import load_image
 from idclass.forms import UploadForm
-from idclass.models import DocumentStorage, Prediction, StorageUnavailable
+from idclass.models import Prediction
+from idclass.storage import DocumentStorage, StorageUnavailable
 from idclass.openapi import openapi_document
 from idclass.serving import ModelUnavailable, get_predictor, reload_error
-from idclass.services import ERROR_STATUS, UploadRejected, classify_upload
+from idclass.errors import ERROR_STATUS, UploadRejected
+from idclass.services import classify_upload
 
 SESSION_KEY = "prediction_ids"
 SESSION_LIMIT = 50  # the uploads a browser can see again; older ones drop out of its session
@@ -84,19 +86,37 @@ def own_prediction(request, prediction_id) -> Prediction:
 
 
 def preview(prediction: Prediction, size: int) -> HttpResponse:
-    """The stored image as a JPEG at most `size` pixels across: small, upright, and one
-    format every browser shows (uploads may be TIFF or BMP)."""
+    """The stored image as a JPEG at most `size` pixels across: small, upright, and one format every
+    browser shows (uploads may be TIFF or BMP)."""
     if not prediction.image:
         raise Http404
     try:
-        with prediction.image.open("rb") as fh:
-            image = load_image(fh, min_size=size)
+        return HttpResponse(rendered(prediction.image.name, size), content_type="image/jpeg")
     except (FileNotFoundError, InvalidImage) as exc:
         raise Http404 from exc
-    image.thumbnail((size, size))
+
+
+def rendered(name: str, size: int) -> bytes:
+    """The stored image `name` at most `size` across, kept once made (``DocumentStorage.rendition``): the
+    original is decoded once, for the preview, and smaller sizes are made from that, so however often
+    pages show an upload, it costs the server one decode of the original."""
+    storage = DocumentStorage()
+
+    def original() -> bytes:
+        with storage.open(name, "rb") as fh:
+            return fh.read()
+
+    if size >= PREVIEW_SIZE:
+        return storage.rendition(name, size, lambda: shrink(original(), size))
+    return storage.rendition(name, size, lambda: shrink(rendered(name, PREVIEW_SIZE), size))
+
+
+def shrink(data: bytes, size: int) -> bytes:
+    img = load_image(data, min_size=size)
+    img.thumbnail((size, size))
     out = io.BytesIO()
-    image.save(out, "JPEG", quality=85)
-    return HttpResponse(out.getvalue(), content_type="image/jpeg")
+    img.save(out, "JPEG", quality=85)
+    return out.getvalue()
 
 
 @csrf_exempt

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
+from benchmarks.quick_model import quick_config
+
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_WEIGHTS = ROOT.parent / "shared" / "weights" / "mobilenet_v3_small_imagenet.pth"
@@ -72,18 +74,40 @@ def session_predictor(trained_model_dir, backbone_weights):
     return Predictor(trained_model_dir, weights=backbone_weights)
 
 
-def quick_config(weights, cache_dir, **overrides):
-    """Training settings that keep the test suite fast: small inputs, one orientation,
-    few augmented views. The full-size settings are measured by the commands in README.md."""
-    from classifier.preprocessing import Preprocessing
-    from classifier.training.train import TrainConfig
+@pytest.fixture
+def media_root(settings, tmp_path) -> Path:
+    """A private media root of this test's own, to see exactly what was stored."""
+    settings.IDCLASS_MEDIA_ROOT = tmp_path / "media"
+    return settings.IDCLASS_MEDIA_ROOT
 
-    # an untrained backbone's activations are nearly all below zero, where GeM pooling sees nothing
-    pooling = "avg" if weights == "random" else "gem"
-    settings = dict(backbone="small", weights=weights, views_per_class=24, min_views=2, max_views=6, val_views=1,
-                    epochs=100, patience=15, cache_dir=cache_dir,
-                    preprocessing=Preprocessing(size=224, rotations=1, pooling=pooling))
-    return TrainConfig(**(settings | overrides))
+
+@pytest.fixture
+def served_model(settings, trained_model_dir, backbone_weights, media_root, session_predictor):
+    """The server's predictor: the session's trained model, as if this process had loaded it."""
+    from idclass.serving import forget_predictor, get_predictor, use_predictor
+
+    settings.IDCLASS_MODEL_DIR = trained_model_dir
+    settings.IDCLASS_BACKBONE_WEIGHTS = backbone_weights
+    use_predictor(session_predictor)
+    yield get_predictor()
+    forget_predictor()
+
+
+@pytest.fixture
+def no_model(settings, tmp_path, media_root):
+    from idclass.serving import forget_predictor
+
+    settings.IDCLASS_MODEL_DIR = tmp_path / "no-model-here"
+    forget_predictor()
+    yield
+    forget_predictor()
+
+
+@pytest.fixture
+def demo_image(demo_train_dir) -> tuple[str, bytes]:
+    """(document type, JPEG bytes) of one demo document photo."""
+    path = sorted(demo_train_dir.glob("*/*.jpg"))[0]
+    return path.parent.name, path.read_bytes()
 
 
 def database_description() -> str:

@@ -11,6 +11,7 @@ os.environ.setdefault("IDCLASS_FEATURE_CACHE", os.path.join(_RUN_DIR.name, "feat
 # Tests upload hundreds of images from one address, and may run on a nearly full disk; the tests of the
 # rate limit and the free-space guard turn them on. Set here, so servers the tests start inherit it.
 os.environ.setdefault("IDCLASS_UPLOAD_RATES", "off")
+os.environ.setdefault("IDCLASS_REFUSED_UPLOAD_RATES", "off")
 os.environ.setdefault("IDCLASS_MIN_FREE_MB", "0")
 
 from idclass.settings import *  # noqa: E402,F401,F403

@@ -1,21 +1,23 @@
+import json
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
 from classifier.bands import UNSUPPORTED_LABEL, ConfidenceBand
 from idclass.admin import NEW_TYPE
 from idclass.models import Prediction
-from tests.web import jpeg, make_prediction, media_root, no_model, served_model, stored_files  # noqa: F401
+from tests.web import jpeg, make_prediction, stored_files
 
 pytestmark = pytest.mark.django_db
 LIST = "/admin/idclass/prediction/"
 
 
 @pytest.fixture
-def queue(media_root):  # noqa: F811
+def queue(media_root):
     """Three predictions, one per band, uploaded on different days."""
     now = timezone.now()
     return {
@@ -82,7 +84,7 @@ def change(prediction):
     return f"{LIST}{prediction.id}/change/"
 
 
-def test_correcting_the_label(admin_client, admin_user, served_model, queue):  # noqa: F811
+def test_correcting_the_label(admin_client, admin_user, served_model, queue):
     low = queue["low"]
     form = admin_client.get(change(low)).context["adminform"].form
     choices = dict(form.fields["reviewed_label"].choices)
@@ -99,14 +101,14 @@ def test_correcting_the_label(admin_client, admin_user, served_model, queue):  #
     assert "Corrected to<br><small>vel_passport</small>" in admin_client.get(LIST).content.decode()
 
 
-def test_saving_the_predicted_label_confirms_it(admin_client, admin_user, served_model, queue):  # noqa: F811
+def test_saving_the_predicted_label_confirms_it(admin_client, admin_user, served_model, queue):
     high = queue["high"]
     admin_client.post(change(high), {"reviewed_label": "vel_id"})
     high.refresh_from_db()
     assert (high.review_status, high.reviewed_label, high.reviewer) == ("confirmed", "vel_id", admin_user)
 
 
-def test_a_label_outside_the_choices_is_refused(admin_client, served_model, queue):  # noqa: F811
+def test_a_label_outside_the_choices_is_refused(admin_client, served_model, queue):
     response = admin_client.post(change(queue["low"]), {"reviewed_label": "../../etc"})
     assert response.status_code == 200
     assert "Select a valid choice" in response.content.decode()
@@ -114,7 +116,7 @@ def test_a_label_outside_the_choices_is_refused(admin_client, served_model, queu
     assert queue["low"].review_status == "unreviewed"
 
 
-def test_without_a_model_the_choices_are_the_ranked_types(admin_client, no_model, queue):  # noqa: F811
+def test_without_a_model_the_choices_are_the_ranked_types(admin_client, no_model, queue):
     form = admin_client.get(change(queue["low"])).context["adminform"].form
     assert [value for value, _ in form.fields["reviewed_label"].choices] == ["lun_id", "mar_id", "vel_id", "",
                                                                             NEW_TYPE]
@@ -122,7 +124,7 @@ def test_without_a_model_the_choices_are_the_ranked_types(admin_client, no_model
 
 
 @pytest.fixture
-def unsupported(media_root):  # noqa: F811
+def unsupported(media_root):
     return make_prediction(jpeg(350), "", 0.41, "unsupported")
 
 
@@ -143,7 +145,7 @@ def test_confirming_that_nothing_supported_is_shown(admin_client, admin_user, un
     assert (unsupported.review_status, unsupported.reviewed_type, unsupported.reviewer) == ("confirmed", "", admin_user)
 
 
-def test_a_reviewer_gives_an_unsupported_answer_a_new_type(admin_client, served_model, unsupported):  # noqa: F811
+def test_a_reviewer_gives_an_unsupported_answer_a_new_type(admin_client, served_model, unsupported):
     response = admin_client.post(change(unsupported), {"reviewed_label": NEW_TYPE, "new_type": "aze_id",
                                                        "new_type_name": "ID Card of Azerbaijan"})
     assert response.status_code == 302
@@ -160,11 +162,59 @@ def test_a_reviewer_gives_an_unsupported_answer_a_new_type(admin_client, served_
     ({"new_type": "aze_id", "new_type_name": " "}, "Give the new type&#x27;s name."),
     ({"new_type": "../etc", "new_type_name": "Bad"}, "letters, numbers, underscores or hyphens"),
 ])
-def test_a_new_type_needs_a_code_and_a_name(admin_client, served_model, unsupported, fields, message):  # noqa: F811
+def test_a_new_type_needs_a_code_and_a_name(admin_client, served_model, unsupported, fields, message):
     response = admin_client.post(change(unsupported), {"reviewed_label": NEW_TYPE, **fields})
     assert response.status_code == 200 and message in response.content.decode()
     unsupported.refresh_from_db()
     assert unsupported.review_status == "unreviewed"
+
+
+def test_a_correction_to_a_new_type_then_bulk_confirmed_keeps_no_name(admin_client, served_model, unsupported,
+                                                                       tmp_path):
+    """Both ways of reviewing follow one rule: a new type's name goes with the correction it came with."""
+    admin_client.post(change(unsupported), {"reviewed_label": NEW_TYPE, "new_type": "aze_id",
+                                            "new_type_name": "ID Card of Azerbaijan"})
+    admin_client.post(LIST, {"action": "confirm", "_selected_action": [str(unsupported.id)]})
+    unsupported.refresh_from_db()
+    assert (unsupported.review_status, unsupported.reviewed_label, unsupported.reviewed_name) == ("confirmed", "", "")
+    choices = dict(admin_client.get(change(unsupported)).context["adminform"].form.fields["reviewed_label"].choices)
+    assert "aze_id" not in choices
+
+
+def test_bulk_confirm_after_a_correction_gives_the_predicted_type_no_other_name(admin_client, queue, tmp_path):
+    low = queue["low"]
+    low.record_review("aze_id", None, "ID Card of Azerbaijan")
+    low.save()
+    admin_client.post(LIST, {"action": "confirm", "_selected_action": [str(low.id)]})
+    low.refresh_from_db()
+    assert (low.reviewed_label, low.reviewed_name) == ("mar_id", "")
+    call_command("export_reviewed", str(tmp_path / "out"))
+    assert json.loads((tmp_path / "out" / "labels.json").read_text()) == {"mar_id": "Label of mar_id"}
+
+
+def test_a_new_type_may_not_take_a_known_types_code(admin_client, served_model, unsupported):
+    known = served_model.model.classes[0]
+    response = admin_client.post(change(unsupported), {"reviewed_label": NEW_TYPE, "new_type": known,
+                                                       "new_type_name": "Passport of Elsewhere"})
+    assert response.status_code == 200
+    assert f"{known} is already a type" in response.content.decode()
+    unsupported.refresh_from_db()
+    assert unsupported.review_status == "unreviewed"
+
+
+def test_an_invalid_code_is_one_error(admin_client, served_model, unsupported):
+    response = admin_client.post(change(unsupported), {"reviewed_label": NEW_TYPE, "new_type": "../etc",
+                                                       "new_type_name": "Bad"})
+    assert response.context["adminform"].form.errors["new_type"] == [
+        "Enter a valid “slug” consisting of letters, numbers, underscores or hyphens."]
+
+
+def test_control_and_bidi_characters_are_stripped_from_a_new_types_name(admin_client, served_model,
+                                                                        unsupported):
+    admin_client.post(change(unsupported), {"reviewed_label": NEW_TYPE, "new_type": "aze_id",
+                                            "new_type_name": "\u202eID Card\u200b of\x07 Azerbaijan\u2066 "})
+    unsupported.refresh_from_db()
+    assert unsupported.reviewed_name == "ID Card of Azerbaijan"
 
 
 def test_change_form_shows_the_image_through_the_staff_view(admin_client, queue):
@@ -208,7 +258,7 @@ def test_images_are_for_staff_who_may_see_predictions(queue):
         assert client.get(url).status_code == 200, codename
 
 
-def test_deleting_in_the_admin_deletes_the_image(admin_client, queue, media_root,  # noqa: F811
+def test_deleting_in_the_admin_deletes_the_image(admin_client, queue, media_root,
                                                  django_capture_on_commit_callbacks):
     low = queue["low"]
     with django_capture_on_commit_callbacks(execute=True):

@@ -3,8 +3,7 @@ from django.db import OperationalError
 from django.test import Client
 
 from idclass.models import Prediction
-from tests.web import (BAD_UPLOADS, demo_image, jpeg, media_root, no_model, served_model,  # noqa: F401
-                       stored_files, upload)
+from tests.web import BAD_UPLOADS, jpeg, stored_files, upload
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/classify"
@@ -18,7 +17,7 @@ def assert_error(response, status, code, message=""):
     assert message in error["message"]
 
 
-def test_classify(served_model, demo_image, media_root):  # noqa: F811
+def test_classify(served_model, demo_image, media_root):
     client = Client(enforce_csrf_checks=True)  # programs have no CSRF token; the API needs none
     response = client.post(URL, {"image": upload(demo_image[1])})
     assert response.status_code == 201
@@ -37,7 +36,7 @@ def test_classify(served_model, demo_image, media_root):  # noqa: F811
     assert [p.name for p in stored_files(media_root)] == [f"{prediction.sha256}.jpg"]
 
 
-def test_api_page_and_record_give_the_predictors_answer_in_one_shape(client, served_model, demo_image):  # noqa: F811
+def test_api_page_and_record_give_the_predictors_answer_in_one_shape(client, served_model, demo_image):
     """Prediction.as_dict is the one place the answer's JSON is built: the API returns it, the
     stored record gives it back, and the result page shows the same answer."""
     expected = Prediction.from_classification(served_model.predict(demo_image[1]), demo_image[1], "x.jpg").as_dict()
@@ -52,48 +51,48 @@ def test_api_page_and_record_give_the_predictors_answer_in_one_shape(client, ser
         assert text in page, text
 
 
-def test_get_is_405(client, served_model):  # noqa: F811
+def test_get_is_405(client, served_model):
     response = client.get(URL)
     assert_error(response, 405, "method_not_allowed", "POST")
     assert response["Allow"] == "POST"
 
 
 @pytest.mark.parametrize("make, status, code, message", BAD_UPLOADS)
-def test_bad_upload(client, served_model, media_root, make, status, code, message):  # noqa: F811
+def test_bad_upload(client, served_model, media_root, make, status, code, message):
     assert_error(client.post(URL, {"image": upload(make())}), status, code, message)
     assert not Prediction.objects.exists() and not stored_files(media_root)
 
 
-def test_no_file(client, served_model):  # noqa: F811
+def test_no_file(client, served_model):
     assert_error(client.post(URL, {"picture": upload(jpeg())}), 400, "required", "Choose a photo")
     assert_error(client.post(URL, {"image": "not a file"}), 400, "required")
     assert_error(client.post(URL, b'{"image": "x"}', content_type="application/json"), 400, "required")
 
 
-def test_unreadable_multipart(client, served_model):  # noqa: F811
+def test_unreadable_multipart(client, served_model):
     response = client.post(URL, b"--x\r\n", content_type="multipart/form-data")  # no boundary
     assert_error(response, 400, "bad_request", "multipart/form-data")
 
 
-def test_over_the_limit_is_413(client, settings, served_model, media_root):  # noqa: F811
+def test_over_the_limit_is_413(client, settings, served_model, media_root):
     settings.IDCLASS_UPLOAD_MAX_BYTES = 5000
     assert_error(client.post(URL, {"image": upload(jpeg() + bytes(5000))}), 413, "too_large", "4.9\xa0KB")
     assert not Prediction.objects.exists() and not stored_files(media_root)
 
 
-def test_a_body_far_over_the_limit_is_refused_by_its_length(client, settings, served_model):  # noqa: F811
+def test_a_body_far_over_the_limit_is_refused_by_its_length(client, settings, served_model):
     settings.IDCLASS_UPLOAD_MAX_BYTES = 5000
     response = client.post(URL, {"image": upload(bytes(200_000))})
     assert_error(response, 413, "too_large")
     assert not hasattr(response.wsgi_request, "_files")  # the body was never parsed
 
 
-def test_over_the_default_limit_is_413_not_a_django_400(client, served_model, media_root):  # noqa: F811
+def test_over_the_default_limit_is_413_not_a_django_400(client, served_model, media_root):
     assert_error(client.post(URL, {"image": upload(bytes(15 * 1024 * 1024 + 1))}), 413, "too_large", "15.0\xa0MB")
     assert_error(client.post(URL, {"image": upload(bytes(40 * 1024 * 1024))}), 413, "too_large")
 
 
-def test_no_model_is_503(client, settings, no_model, media_root):  # noqa: F811
+def test_no_model_is_503(client, settings, no_model, media_root):
     response = client.post(URL, {"image": upload(jpeg())})
     assert_error(response, 503, "model_unavailable", "No trained model is installed yet")
     assert str(settings.IDCLASS_MODEL_DIR) not in response.content.decode()  # paths are for staff and the log
@@ -101,7 +100,7 @@ def test_no_model_is_503(client, settings, no_model, media_root):  # noqa: F811
     assert not Prediction.objects.exists() and not stored_files(media_root)
 
 
-def test_too_many_parts_is_a_json_400(client, served_model, media_root):  # noqa: F811
+def test_too_many_parts_is_a_json_400(client, served_model, media_root):
     response = client.post(URL, {"image": [upload(jpeg()) for _ in range(101)]})  # Django's limit is 100 files
     assert_error(response, 400, "bad_request", "one file")
     fields = "&".join(f"f{n}=x" for n in range(1001))  # and 1000 fields
@@ -110,13 +109,13 @@ def test_too_many_parts_is_a_json_400(client, served_model, media_root):  # noqa
     assert not Prediction.objects.exists() and not stored_files(media_root)
 
 
-def test_a_chunked_body_without_length_is_411(client, served_model, media_root):  # noqa: F811
+def test_a_chunked_body_without_length_is_411(client, served_model, media_root):
     """Django reads a body without Content-Length as empty; say so instead of "no file"."""
     response = client.post(URL, {"image": upload(jpeg())}, CONTENT_LENGTH="", HTTP_TRANSFER_ENCODING="chunked")
     assert_error(response, 411, "length_required", "Content-Length")
 
 
-def test_a_locked_database_is_a_json_503(client, served_model, demo_image, media_root, monkeypatch):  # noqa: F811
+def test_a_locked_database_is_a_json_503(client, served_model, demo_image, media_root, monkeypatch):
     def locked(*args, **kwargs):
         raise OperationalError("database is locked")
 
@@ -130,7 +129,7 @@ def test_unknown_api_paths_are_json_404(client):
     assert client.get("/no-such-page")["Content-Type"].startswith("text/html")
 
 
-def test_a_fault_in_the_api_is_a_json_500(served_model, monkeypatch):  # noqa: F811
+def test_a_fault_in_the_api_is_a_json_500(served_model, monkeypatch):
     def fault(request):
         raise RuntimeError("a bug")
 

@@ -42,3 +42,14 @@ def test_missing_data_dir_is_a_clear_error(tmp_path, settings, backbone_weights)
     settings.IDCLASS_BACKBONE_WEIGHTS = backbone_weights
     with pytest.raises(CommandError, match="not a folder"):
         call_command("train_classifier", str(tmp_path / "nope"), "--backbone", "small", "--out", str(tmp_path / "m"))
+
+
+def test_evaluating_on_types_the_model_does_not_know_says_which(trained_model_dir, settings, backbone_weights,
+                                                                 tmp_path):
+    settings.IDCLASS_BACKBONE_WEIGHTS = backbone_weights
+    (tmp_path / "data" / "xyz_passport").mkdir(parents=True)
+    (tmp_path / "data" / "xyz_passport" / "a.png").write_bytes(b"an image of a type no model knows")
+    known = artifact.load_model(trained_model_dir).classes
+    with pytest.raises(CommandError, match=f"found xyz_passport; the model knows {', '.join(known)}.*--unknown"):
+        call_command("evaluate_classifier", str(tmp_path / "data"), "--model", str(trained_model_dir),
+                     "--report-dir", str(tmp_path / "r"))

@@ -1,5 +1,6 @@
 """Production configuration: Django's deployment checks and the gunicorn settings."""
 import os
+import re
 import runpy
 import secrets
 import subprocess
@@ -59,3 +60,10 @@ def test_sqlite_runs_in_wal_mode_and_waits_for_a_lock(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1].split() == ["wal", "20000"]
 
+
+
+def test_nginx_takes_the_uploads_the_app_takes(settings):
+    """deploy/nginx.conf's body limit is the app's own: the upload limit and the form around it."""
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    megabytes = int(re.search(r"^\s*client_max_body_size (\d+)m;", conf, re.M)[1])
+    assert megabytes * 1024 * 1024 == settings.DATA_UPLOAD_MAX_MEMORY_SIZE

@@ -7,7 +7,7 @@ from classifier.device import describe, resolve_device
 from classifier.predictor import Predictor
 from classifier.errors import DeviceUnavailable
 from classifier.training.train import train_classifier
-from tests.conftest import quick_config
+from benchmarks.quick_model import quick_config
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine")
 

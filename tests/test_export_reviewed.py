@@ -6,14 +6,14 @@ from django.core.management import call_command
 from classifier.training.dataset import scan
 from idclass.models import Prediction
 from classifier.training.train import train_classifier
-from tests.conftest import quick_config
-from tests.web import demo_image, make_prediction, media_root  # noqa: F401
+from benchmarks.quick_model import quick_config
+from tests.web import make_prediction
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def reviewed(demo_image, media_root):  # noqa: F811
+def reviewed(demo_image, media_root):
     data = demo_image[1]
     confirmed = make_prediction(data, "vel_id", review_status=Prediction.Review.CONFIRMED, reviewed_label="vel_id")
     corrected = make_prediction(data, "vel_id", review_status=Prediction.Review.CORRECTED, reviewed_label="lun_id")
@@ -56,7 +56,7 @@ def test_export_again_after_a_correction_moves_the_image(reviewed, tmp_path):
     assert (out / "mar_id" / f"{confirmed.id}.jpg").is_file()
 
 
-def test_a_new_type_from_review_is_exported_with_its_name_and_learned(  # noqa: F811
+def test_a_new_type_from_review_is_exported_with_its_name_and_learned(
         demo_train_dir, demo_image, media_root, backbone_weights, feature_cache_dir, tmp_path):
     new = make_prediction(demo_image[1], "", 0.4, "unsupported")
     new.record_review("aze_id", None, "ID Card of Azerbaijan")
@@ -72,3 +72,14 @@ def test_a_new_type_from_review_is_exported_with_its_name_and_learned(  # noqa: 
                               out_dir=tmp_path / "model", log=lambda _: None)
     assert "aze_id" in result.model.classes
     assert result.model.display_names["aze_id"] == "ID Card of Azerbaijan"
+
+
+def test_a_known_types_name_is_kept_unless_the_operator_lets_reviewers_rename_it(demo_image, media_root, tmp_path):
+    """A record from before new codes were checked: a reviewer named a known type anew."""
+    renamed = make_prediction(demo_image[1], "vel_id", review_status=Prediction.Review.CORRECTED,
+                              reviewed_label="lun_id", reviewed_name="Passport of Elsewhere")
+    make_prediction(demo_image[1], "lun_id", review_status=Prediction.Review.CONFIRMED, reviewed_label="lun_id")
+    call_command("export_reviewed", str(tmp_path / "kept"))
+    assert json.loads((tmp_path / "kept" / "labels.json").read_text())["lun_id"] == "Label of lun_id"
+    call_command("export_reviewed", str(tmp_path / "renamed"), "--reviewer-names")
+    assert json.loads((tmp_path / "renamed" / "labels.json").read_text())["lun_id"] == renamed.reviewed_name

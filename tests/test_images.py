@@ -11,13 +11,8 @@ from PIL import Image
 
 from classifier.errors import InvalidImage
 from classifier import images
+from benchmarks.photos import encode
 from classifier.images import image_paths, load_image, resize_for_model, to_tensor
-
-
-def encode(img: Image.Image, fmt: str, **kw) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, fmt, **kw)
-    return buf.getvalue()
 
 
 def gradient(w=120, h=80) -> Image.Image:
@@ -87,9 +82,8 @@ def test_greyscale_becomes_rgb():
 
 def test_animated_gif_uses_first_frame():
     frames = [Image.new("RGB", (40, 40), c) for c in ((255, 0, 0), (0, 0, 255))]
-    buf = io.BytesIO()
-    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
-    assert np.asarray(load_image(buf.getvalue()))[..., 0].mean() > 200
+    gif = encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
+    assert np.asarray(load_image(gif))[..., 0].mean() > 200
 
 
 @pytest.mark.parametrize("data, code", [

@@ -13,7 +13,7 @@ from classifier.synth.demo import make_demo_dataset
 from classifier.training.evaluate import evaluate_classifier
 from classifier.training.metrics import polygon_iou
 from idclass.models import Prediction
-from tests.web import media_root, served_model, upload  # noqa: F401
+from tests.web import upload
 
 pytestmark = pytest.mark.skipif(not localiser_id(), reason="the shipped localiser (models/localiser/) is missing")
 
@@ -29,7 +29,7 @@ def test_model_records_the_localiser(trained_model_dir):
     assert load_model(trained_model_dir).metadata["preprocessing"]["localiser"].startswith("sha256:")
 
 
-def test_found_document_is_classified_rectified(served_model, captures):  # noqa: F811
+def test_found_document_is_classified_rectified(served_model, captures):
     path = sorted(captures.glob("*/*.jpg"))[0]
     loc = served_model.predict(path).localisation
     truth = np.array(json.loads(path.with_suffix(".json").read_text())["quad"])
@@ -37,7 +37,7 @@ def test_found_document_is_classified_rectified(served_model, captures):  # noqa
     assert polygon_iou(loc.quad, truth) > 0.8
 
 
-def test_no_document_is_not_a_supported_document(served_model, monkeypatch):  # noqa: F811
+def test_no_document_is_not_a_supported_document(served_model, monkeypatch):
     monkeypatch.setattr(served_model, "open_set", OpenSetRule(threshold=1.9, quantile=0.99, n_validation=1))
     plain = Image.new("RGB", (640, 480), (128, 128, 128))
     prediction = served_model.predict(plain)
@@ -47,7 +47,7 @@ def test_no_document_is_not_a_supported_document(served_model, monkeypatch):  # 
     assert all(alt.document_type in served_model.model.classes for alt in prediction.top_k)
 
 
-def test_without_an_open_set_no_document_falls_back_to_the_whole_image(served_model, monkeypatch):  # noqa: F811
+def test_without_an_open_set_no_document_falls_back_to_the_whole_image(served_model, monkeypatch):
     # Bands under which every score would be high: without an outline the answer is still low.
     monkeypatch.setattr(served_model, "calibration", Calibration(mean=0.0, std=0.0, n_correct=100))
     monkeypatch.setattr(served_model, "open_set", None)  # a model trained before open-set answers
@@ -58,13 +58,13 @@ def test_without_an_open_set_no_document_falls_back_to_the_whole_image(served_mo
     assert prediction.band == ConfidenceBand.LOW  # it may be no document at all
 
 
-def test_whole_image_when_asked(served_model, captures):  # noqa: F811
+def test_whole_image_when_asked(served_model, captures):
     path = sorted(captures.glob("*/*.jpg"))[0]
     assert served_model.predict_batch([path], localise=False)[0].localisation is None
 
 
 @pytest.mark.django_db
-def test_api_returns_corners_and_page_draws_them(client, served_model, captures, media_root):  # noqa: F811
+def test_api_returns_corners_and_page_draws_them(client, served_model, captures, media_root):
     path = sorted(captures.glob("*/*.jpg"))[0]
     answer = client.post("/api/v1/classify", {"image": upload(path.read_bytes())}).json()
     assert answer["localisation"]["found"] and len(answer["localisation"]["quad"]) == 4

@@ -14,9 +14,9 @@ import torch
 from classifier import artifact
 from classifier.training.train import train_classifier
 from idclass import serving
-from tests.conftest import quick_config
+from benchmarks.quick_model import quick_config
 from benchmarks.server import get_json, gunicorn, multipart_image, request, wait_for
-from tests.web import demo_image, media_root, upload  # noqa: F401
+from tests.web import upload
 
 LOADER_THREAD = "idclass-model-reload"
 
@@ -36,7 +36,7 @@ def copy_model(source: Path, out: Path, version: str) -> Path:
 
 
 @pytest.fixture
-def models(settings, tmp_path, trained_model_dir, backbone_weights, media_root):  # noqa: F811
+def models(settings, tmp_path, trained_model_dir, backbone_weights, media_root):
     """tmp_path/models with model "a" current and served; looked at before every request."""
     folder = tmp_path / "models"
     artifact.make_current(copy_model(trained_model_dir, folder / "a", "a"))
@@ -82,7 +82,7 @@ def classify(client, image: bytes) -> str:
 
 @pytest.mark.django_db
 def test_a_new_model_is_loaded_in_the_background_and_swapped_in(client, models, held_loads,
-                                                                demo_image):  # noqa: F811
+                                                                demo_image):
     _, image = demo_image
     in_flight = serving.get_predictor()
     assert classify(client, image) == "a"
@@ -126,7 +126,7 @@ def threads_at_once(count: int):
 
 
 @pytest.mark.django_db
-def test_a_model_that_fails_to_load_leaves_the_old_one_serving(client, models, demo_image, caplog):  # noqa: F811
+def test_a_model_that_fails_to_load_leaves_the_old_one_serving(client, models, demo_image, caplog):
     _, image = demo_image
     serving.get_predictor()
     broken = copy_model(models / "a", models / "c", "c")
@@ -146,6 +146,18 @@ def test_a_model_that_fails_to_load_leaves_the_old_one_serving(client, models, d
     artifact.make_current(copy_model(models / "a", models / "d", "d"))
     wait_for(lambda: classify(client, image) == "d")
     assert serving_version(client) == "d"
+
+
+def test_a_changed_localiser_in_the_model_folder_is_noticed(models):
+    """Not only metadata.json: replacing the model's own localiser makes the server load the folder again."""
+    serving.get_predictor()
+    own = models / "a" / artifact.MODEL_LOCALISER
+    weights = (own / artifact.LOCALISER.weights).read_bytes()
+    (own / artifact.LOCALISER.weights).write_bytes(b"other weights")
+    assert "ModelMismatch" in wait_for(serving.reload_error)
+    (own / artifact.LOCALISER.weights).write_bytes(weights)
+    wait_for(lambda: serving.reload_error() is None)
+    assert serving.get_predictor().version == "a"
 
 
 def test_a_failure_is_not_tried_again_until_the_folder_changes(models, monkeypatch):
@@ -189,7 +201,7 @@ SETTLED = 6  # the last answers that must all come from the new model
 
 
 def test_a_model_trained_while_the_server_runs_serves_with_no_failed_request(
-        tmp_path, trained_model_dir, demo_train_dir, feature_cache_dir, backbone_weights, demo_image,  # noqa: F811
+        tmp_path, trained_model_dir, demo_train_dir, feature_cache_dir, backbone_weights, demo_image,
         one_torch_thread):
     models = tmp_path / "models"
     first = "a"

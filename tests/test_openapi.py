@@ -8,9 +8,8 @@ from openapi_core.exceptions import OpenAPIError
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from classifier.errors import InvalidImage
-from idclass.services import ERROR_STATUS, UploadRejected
-from tests.web import (BAD_UPLOADS, demo_image, jpeg, media_root, no_model, served_model,  # noqa: F401
-                       upload)
+from idclass.errors import ERROR_STATUS, UploadRejected
+from tests.web import BAD_UPLOADS, jpeg, upload
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/openapi.json"
@@ -69,17 +68,17 @@ def test_a_code_outside_the_list_cannot_be_raised():
         InvalidImage("teapot", "No.")
 
 
-def test_a_classification(spec, served_model, demo_image, media_root):  # noqa: F811
+def test_a_classification(spec, served_model, demo_image, media_root):
     body = conforms(spec, Client().post(CLASSIFY, {"image": upload(demo_image[1])}), 201)
     assert body["localisation"] is not None  # the document says what a found outline looks like, too
 
 
 @pytest.mark.parametrize("make, status, code, message", BAD_UPLOADS)
-def test_bad_uploads(client, spec, served_model, make, status, code, message):  # noqa: F811
+def test_bad_uploads(client, spec, served_model, make, status, code, message):
     assert conforms(spec, client.post(CLASSIFY, {"image": upload(make())}), status)["error"]["code"] == code
 
 
-def test_no_file_and_no_multipart(client, spec, served_model):  # noqa: F811
+def test_no_file_and_no_multipart(client, spec, served_model):
     assert conforms(spec, client.post(CLASSIFY, {"picture": upload(jpeg())}), 400)["error"]["code"] == "required"
     response = client.post(CLASSIFY, b"--x\r\n", content_type="multipart/form-data")
     assert conforms(spec, response, 400)["error"]["code"] == "bad_request"
@@ -90,19 +89,19 @@ def test_other_methods(client, spec, method):
     assert conforms(spec, getattr(client, method)(CLASSIFY), 405)["error"]["code"] == "method_not_allowed"
 
 
-def test_too_large(client, settings, spec, served_model, media_root):  # noqa: F811
+def test_too_large(client, settings, spec, served_model, media_root):
     settings.IDCLASS_UPLOAD_MAX_BYTES = 5000
     for data in (jpeg() + bytes(5000), bytes(200_000)):  # refused by the form, then by the body's length
         assert conforms(spec, client.post(CLASSIFY, {"image": upload(data)}), 413)["error"]["code"] == "too_large"
 
 
-def test_no_model(client, spec, no_model):  # noqa: F811
+def test_no_model(client, spec, no_model):
     response = client.post(CLASSIFY, {"image": upload(jpeg())})
     assert conforms(spec, response, 503)["error"]["code"] == "model_unavailable"
     assert conforms(spec, client.get("/healthz"), 503)["status"] == "unavailable"
 
 
-def test_healthz_ready(client, spec, served_model, monkeypatch):  # noqa: F811
+def test_healthz_ready(client, spec, served_model, monkeypatch):
     assert conforms(spec, client.get("/healthz"), 200) == {
         "status": "ok", "model_version": served_model.version,
         "checks": {"model": "ok", "database": "ok", "media": "ok"}}
@@ -110,7 +109,7 @@ def test_healthz_ready(client, spec, served_model, monkeypatch):  # noqa: F811
     assert "reload_error" in conforms(spec, client.get("/healthz"), 200)
 
 
-def test_an_answer_the_document_does_not_allow_is_caught(client, spec, served_model):  # noqa: F811
+def test_an_answer_the_document_does_not_allow_is_caught(client, spec, served_model):
     """The checks above mean something: a code not listed for its status fails them."""
     response = client.post(CLASSIFY, {"image": upload(b"")})
     wrong = JsonResponse({"error": {"code": "too_large", "message": "x"}}, status=400)

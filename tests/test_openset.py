@@ -12,7 +12,7 @@ from classifier.head import MLPHead
 from classifier.openset import OpenSetRule
 from classifier.training.evaluate import evaluate_classifier, format_table
 from idclass.models import Prediction
-from tests.web import demo_image, media_root, served_model, upload  # noqa: F401
+from tests.web import upload
 
 
 def test_rule_is_the_validation_quantile_and_round_trips():
@@ -49,38 +49,38 @@ def test_a_model_without_open_set_metadata_names_a_type_for_everything(trained_m
     metadata["head"] = {k: v for k, v in metadata["head"].items() if k != "references"}
     head = MLPHead(metadata["head"]["in_features"], len(model.classes), metadata["head"]["hidden"])
     head.load_state_dict({k: v for k, v in model.head.state_dict().items() if k != "references"}, strict=False)
-    artifact.save_model(artifact.TrainedModel(head, metadata), old)
+    artifact.save_model(artifact.TrainedModel(head, metadata), old, trained_model_dir / artifact.MODEL_LOCALISER)
     assert artifact.load_model(old).open_set is None
 
 
 @pytest.fixture
-def rejecting(served_model, monkeypatch):  # noqa: F811
+def rejecting(served_model, monkeypatch):
     """The served model, turning every image away."""
     monkeypatch.setattr(served_model, "open_set", OpenSetRule(threshold=-1.0, quantile=0.99, n_validation=1))
     return served_model
 
 
 @pytest.fixture
-def accepting(served_model, monkeypatch):  # noqa: F811
+def accepting(served_model, monkeypatch):
     monkeypatch.setattr(served_model, "open_set", OpenSetRule(threshold=2.0, quantile=0.99, n_validation=1))
     return served_model
 
 
-def test_an_unknown_answer_names_no_type_but_keeps_the_closest(rejecting, demo_image):  # noqa: F811
+def test_an_unknown_answer_names_no_type_but_keeps_the_closest(rejecting, demo_image):
     answer = rejecting.predict(demo_image[1])
     assert answer.document_type is None and answer.label == UNSUPPORTED_LABEL
     assert answer.band is ConfidenceBand.UNSUPPORTED and answer.novelty is not None
     assert len(answer.top_k) == 3 and all(alt.document_type in rejecting.model.classes for alt in answer.top_k)
 
 
-def test_a_known_answer_carries_its_novelty(accepting, demo_image):  # noqa: F811
+def test_a_known_answer_carries_its_novelty(accepting, demo_image):
     answer = accepting.predict(demo_image[1])
     assert answer.document_type in accepting.model.classes and answer.band is not ConfidenceBand.UNSUPPORTED
     assert 0 <= answer.novelty <= 2
 
 
 @pytest.mark.django_db
-def test_api_says_not_supported_with_a_null_type(client, rejecting, demo_image):  # noqa: F811
+def test_api_says_not_supported_with_a_null_type(client, rejecting, demo_image):
     response = client.post("/api/v1/classify", {"image": upload(demo_image[1])})
     assert response.status_code == 201
     body = response.json()
@@ -92,7 +92,7 @@ def test_api_says_not_supported_with_a_null_type(client, rejecting, demo_image):
 
 
 @pytest.mark.django_db
-def test_page_says_not_supported_and_lists_the_closest_types(client, rejecting, demo_image):  # noqa: F811
+def test_page_says_not_supported_and_lists_the_closest_types(client, rejecting, demo_image):
     page = client.post("/", {"image": upload(demo_image[1])}, follow=True).content.decode()
     prediction = Prediction.objects.get()
     assert f'<h1 class="document-type">{UNSUPPORTED_LABEL}</h1>' in page

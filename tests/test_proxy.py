@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.server import ROOT, free_port, gunicorn, multipart_image, request
-from tests.web import demo_image, jpeg  # noqa: F401
+from tests.web import jpeg
 
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx): "
@@ -162,7 +162,7 @@ def test_slow_uploads_through_nginx_leave_gunicorn_free(stack):
     assert posts_seen(log, settle=1) == before  # none of the unfinished uploads was passed on
 
 
-def test_an_upload_through_nginx_is_classified(stack, demo_image):  # noqa: F811
+def test_an_upload_through_nginx_is_classified(stack, demo_image):
     proxy, _, _ = stack
     status, body = post_image(proxy, demo_image[1])
     assert status == 201, body

@@ -1,4 +1,4 @@
-"""Every command the READMEs show runs as written from a set-up clone, with nothing exported:
+"""Every command the READMEs and docs/*.md show runs as written from a set-up clone, with nothing exported:
 its arguments parse, and the command starts without a SECRET_KEY in the environment."""
 import os
 import re
@@ -11,7 +11,8 @@ import pytest
 from django.core.management import get_commands, load_command_class
 
 ROOT = Path(__file__).resolve().parent.parent
-READMES = [ROOT / "README.md", ROOT / "models" / "README.md", ROOT / "models" / "localiser" / "README.md"]
+READMES = [ROOT / "README.md", ROOT / "models" / "README.md", ROOT / "models" / "localiser" / "README.md",
+           *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def shell_lines() -> list[str]:

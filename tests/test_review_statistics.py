@@ -83,14 +83,23 @@ def test_linked_from_the_review_queue(admin_client):
     assert f'href="{URL}"' in admin_client.get("/admin/idclass/prediction/").content.decode()
 
 
-def test_two_queries_for_the_statistics_however_many_predictions(admin_client, reviewed,
-                                                                 django_assert_max_num_queries):
+def test_a_new_type_is_shown_by_the_name_its_reviewer_gave(admin_client, reviewed):
+    make_prediction(None, "", 0.4, "unsupported", review_status=CORRECTED, reviewed_label="aze_id",
+                    reviewed_name="ID Card of Azerbaijan")
+    stats, html = statistics(admin_client)
+    [new] = [c for c in stats.corrections if c.document_type == "aze_id"]
+    assert new.label == "ID Card of Azerbaijan"
+    assert "ID Card of Azerbaijan<br><small>aze_id</small>" in html
+
+
+def test_three_queries_for_the_statistics_however_many_predictions(admin_client, reviewed,
+                                                                   django_assert_max_num_queries):
     admin_client.get(URL)  # the session and the user are loaded once per request besides
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(5):
         statistics(admin_client)
     for _ in range(4):
         predictions("est_id", "medium", CONFIRMED, "vel_id", UNREVIEWED)
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(5):
         stats, _ = statistics(admin_client)
     assert stats.total == Counts(23, 9, 8)
 

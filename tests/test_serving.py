@@ -7,11 +7,10 @@ import pytest
 from django.core.management import call_command
 
 from idclass import serving
-from tests.web import media_root, served_model  # noqa: F401
 
 
 @pytest.fixture
-def loads(monkeypatch, served_model):  # noqa: F811
+def loads(monkeypatch, served_model):
     """Counts the predictors built from now on."""
     built = []
 

@@ -9,8 +9,9 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from idclass.models import DocumentStorage, Prediction
-from tests.web import demo_image, jpeg, make_prediction, media_root, served_model, stored_files, upload  # noqa: F401
+from idclass.models import Prediction
+from idclass.storage import DocumentStorage
+from tests.web import jpeg, make_prediction, stored_files, upload
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/classify"
@@ -22,7 +23,7 @@ def assert_refused(response, status, code):
     assert not Prediction.objects.exists()
 
 
-def test_identical_uploads_share_one_file(client, served_model, demo_image, media_root):  # noqa: F811
+def test_identical_uploads_share_one_file(client, served_model, demo_image, media_root):
     for _ in range(3):
         assert client.post(URL, {"image": upload(demo_image[1])}).status_code == 201
     assert Prediction.objects.count() == 3
@@ -30,7 +31,7 @@ def test_identical_uploads_share_one_file(client, served_model, demo_image, medi
     assert {p.image.name for p in Prediction.objects.all()} == {file.name}
 
 
-def test_a_shared_file_goes_with_the_last_record(media_root, django_capture_on_commit_callbacks):  # noqa: F811
+def test_a_shared_file_goes_with_the_last_record(media_root, django_capture_on_commit_callbacks):
     first, second = make_prediction(jpeg()), make_prediction(jpeg())
     with django_capture_on_commit_callbacks(execute=True):
         first.delete()
@@ -40,7 +41,7 @@ def test_a_shared_file_goes_with_the_last_record(media_root, django_capture_on_c
     assert stored_files(media_root) == []
 
 
-def test_purge_keeps_a_file_a_newer_record_names(media_root):  # noqa: F811
+def test_purge_keeps_a_file_a_newer_record_names(media_root):
     old = make_prediction(jpeg(), created=timezone.now() - timedelta(days=40))
     new = make_prediction(jpeg())
     call_command("purge_predictions")
@@ -53,7 +54,7 @@ def age(path, minutes: float) -> None:
     os.utime(path, (then, then))
 
 
-def test_purge_deletes_files_no_record_names_once_they_are_old(media_root):  # noqa: F811
+def test_purge_deletes_files_no_record_names_once_they_are_old(media_root):
     """A worker killed between writing the image and its record leaves such a file."""
     kept = make_prediction(jpeg())
     storage = DocumentStorage()
@@ -67,7 +68,7 @@ def test_purge_deletes_files_no_record_names_once_they_are_old(media_root):  # n
     assert stored_files(media_root) == sorted([media_root / "in-flight.jpg", media_root / kept.image.name])
 
 
-def test_an_image_is_private_while_it_is_written(media_root, monkeypatch):  # noqa: F811
+def test_an_image_is_private_while_it_is_written(media_root, monkeypatch):
     seen = []
 
     def fsync(fd):  # the moment before the rename: the bytes are there, under a temporary name
@@ -80,7 +81,7 @@ def test_an_image_is_private_while_it_is_written(media_root, monkeypatch):  # no
     assert (media_root.stat().st_mode & 0o777) == 0o700
 
 
-def test_a_failed_write_leaves_nothing(client, served_model, demo_image, media_root, monkeypatch):  # noqa: F811
+def test_a_failed_write_leaves_nothing(client, served_model, demo_image, media_root, monkeypatch):
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
@@ -89,7 +90,7 @@ def test_a_failed_write_leaves_nothing(client, served_model, demo_image, media_r
     assert stored_files(media_root) == []
 
 
-def test_a_nearly_full_volume_is_refused_before_writing(client, settings, served_model, demo_image,  # noqa: F811
+def test_a_nearly_full_volume_is_refused_before_writing(client, settings, served_model, demo_image,
                                                         media_root):
     settings.IDCLASS_MIN_FREE_BYTES = 10**18  # more than any disk has free
     assert_refused(client.post(URL, {"image": upload(demo_image[1])}), 507, "storage_full")
@@ -98,7 +99,7 @@ def test_a_nearly_full_volume_is_refused_before_writing(client, settings, served
     assert stored_files(media_root) == []
 
 
-def test_an_unwritable_media_folder_is_503(client, settings, served_model, demo_image, tmp_path):  # noqa: F811
+def test_an_unwritable_media_folder_is_503(client, settings, served_model, demo_image, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the media folder should be")
     settings.IDCLASS_MEDIA_ROOT = blocker / "media"
@@ -107,7 +108,7 @@ def test_an_unwritable_media_folder_is_503(client, settings, served_model, demo_
     assert response["Retry-After"].isdigit()
 
 
-def test_nothing_is_written_when_images_are_not_kept(client, settings, served_model, demo_image,  # noqa: F811
+def test_nothing_is_written_when_images_are_not_kept(client, settings, served_model, demo_image,
                                                      media_root):
     settings.IDCLASS_STORE_IMAGES = False
     settings.IDCLASS_MIN_FREE_BYTES = 10**18  # the guard is for images; records alone go on

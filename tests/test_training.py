@@ -19,7 +19,7 @@ from classifier.training.evaluate import PREDICTION_COLUMNS, evaluate_classifier
 from classifier.training.errors_sheet import write_errors_sheet
 from classifier.training.features import Augmentation, FeatureCache
 from classifier.training.train import fit_temperature, train_classifier
-from tests.conftest import quick_config
+from benchmarks.quick_model import quick_config
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +138,9 @@ def test_temperature_sharpens_only_when_validation_shows_how_far():
 
 def answer(document_type: str, score: float, band: ConfidenceBand, quad=None) -> Classification:
     """An answer as the predictor gives it, for a 400x300 image, without running a model."""
-    return Classification(document_type, document_type, score, band, [Alternative(document_type, document_type, score)],
-                          "test", 400, 300, "PNG", Localisation(quad, 0.9 if quad is not None else 0.0))
+    return Classification(document_type=document_type, label=document_type, score=score, band=band,
+                          top_k=[Alternative(document_type, document_type, score)], model_version="test", width=400,
+                          height=300, image_format="PNG", localisation=Localisation(quad, 0.9 if quad is not None else 0.0))
 
 
 def test_predictions_csv_fills_iou_only_where_corners_are_known(tmp_path):

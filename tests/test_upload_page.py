@@ -4,8 +4,7 @@ import pytest
 from django.test import Client
 
 from idclass.models import Prediction
-from tests.web import (BAD_UPLOADS, demo_image, jpeg, make_prediction, media_root, no_model,  # noqa: F401
-                       served_model, stored_files, upload)
+from tests.web import BAD_UPLOADS, jpeg, make_prediction, stored_files, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +16,7 @@ def remember(client, prediction):
     session.save()
 
 
-def test_form(client, served_model):  # noqa: F811
+def test_form(client, served_model):
     response = client.get("/")
     assert response.status_code == 200
     html = response.content.decode()
@@ -28,7 +27,7 @@ def test_form(client, served_model):  # noqa: F811
     assert "15.0\xa0MB" in html
 
 
-def test_without_a_model_says_so_and_tells_staff_how_to_train_one(client, settings, no_model,  # noqa: F811
+def test_without_a_model_says_so_and_tells_staff_how_to_train_one(client, settings, no_model,
                                                                    admin_user):
     response = client.get("/")
     assert response.status_code == 200
@@ -43,14 +42,14 @@ def test_without_a_model_says_so_and_tells_staff_how_to_train_one(client, settin
     assert str(settings.IDCLASS_MODEL_DIR) in staff_page
 
 
-def test_posting_without_a_model_is_503_and_stores_nothing(client, no_model, media_root):  # noqa: F811
+def test_posting_without_a_model_is_503_and_stores_nothing(client, no_model, media_root):
     response = client.post("/", {"image": upload(jpeg())})
     assert response.status_code == 503 and response["Retry-After"].isdigit()
     assert b"No trained model" in response.content
     assert not Prediction.objects.exists() and not stored_files(media_root)
 
 
-def test_upload_redirects_to_the_result(client, served_model, demo_image, media_root):  # noqa: F811
+def test_upload_redirects_to_the_result(client, served_model, demo_image, media_root):
     document_type, data = demo_image
     response = client.post("/", {"image": upload(data, "scan of my passport.jpg")})
     assert response.status_code == 302
@@ -81,7 +80,7 @@ def test_upload_redirects_to_the_result(client, served_model, demo_image, media_
 
 @pytest.mark.parametrize("band, colour, word", [("high", "#1a7f37", "High"), ("medium", "#9a6700", "Medium"),
                                                 ("low", "#cf222e", "Low")])
-def test_result_shows_the_band_as_colour_and_word(client, media_root, band, colour, word):  # noqa: F811
+def test_result_shows_the_band_as_colour_and_word(client, media_root, band, colour, word):
     prediction = make_prediction(jpeg(), score={"high": 0.97, "medium": 0.7, "low": 0.3}[band], band=band)
     remember(client, prediction)
     html = client.get(f"/p/{prediction.id}/").content.decode()
@@ -90,7 +89,7 @@ def test_result_shows_the_band_as_colour_and_word(client, media_root, band, colo
     assert ("Try another photo" in html) == (band == "low")
 
 
-def test_a_result_is_only_for_the_session_that_uploaded_it(client, served_model, demo_image):  # noqa: F811
+def test_a_result_is_only_for_the_session_that_uploaded_it(client, served_model, demo_image):
     client.post("/", {"image": upload(demo_image[1])})
     prediction = Prediction.objects.get()
     stranger = Client()
@@ -100,7 +99,7 @@ def test_a_result_is_only_for_the_session_that_uploaded_it(client, served_model,
 
 
 @pytest.mark.parametrize("make, status, code, message", BAD_UPLOADS)
-def test_bad_upload(client, served_model, media_root, make, status, code, message):  # noqa: F811
+def test_bad_upload(client, served_model, media_root, make, status, code, message):
     response = client.post("/", {"image": upload(make())})
     assert response.status_code == status
     html = response.content.decode()
@@ -109,13 +108,13 @@ def test_bad_upload(client, served_model, media_root, make, status, code, messag
     assert not Prediction.objects.exists() and not stored_files(media_root)
 
 
-def test_no_file(client, served_model):  # noqa: F811
+def test_no_file(client, served_model):
     response = client.post("/", {})
     assert response.status_code == 400
     assert b"Choose a photo or scan of a document to upload." in response.content
 
 
-def test_file_over_the_limit_is_413(client, settings, served_model, media_root):  # noqa: F811
+def test_file_over_the_limit_is_413(client, settings, served_model, media_root):
     settings.IDCLASS_UPLOAD_MAX_BYTES = 5000
     response = client.post("/", {"image": upload(jpeg(400, 300) + b"\0" * 5000)})
     assert response.status_code == 413
@@ -123,13 +122,13 @@ def test_file_over_the_limit_is_413(client, settings, served_model, media_root):
     assert not Prediction.objects.exists() and not stored_files(media_root)
 
 
-def test_file_over_the_default_limit_is_413(client, served_model, media_root):  # noqa: F811
+def test_file_over_the_default_limit_is_413(client, served_model, media_root):
     response = client.post("/", {"image": upload(b"\xff" * (15 * 1024 * 1024 + 1))})
     assert response.status_code == 413
     assert not Prediction.objects.exists() and not stored_files(media_root)
 
 
-def test_csrf_is_required(served_model, demo_image):  # noqa: F811
+def test_csrf_is_required(served_model, demo_image):
     client = Client(enforce_csrf_checks=True)
     assert client.post("/", {"image": upload(demo_image[1])}).status_code == 403
     token = client.get("/").context["csrf_token"]
@@ -138,7 +137,7 @@ def test_csrf_is_required(served_model, demo_image):  # noqa: F811
     assert Prediction.objects.count() == 1
 
 
-def test_file_name_is_shown_never_used(client, served_model, demo_image, media_root):  # noqa: F811
+def test_file_name_is_shown_never_used(client, served_model, demo_image, media_root):
     client.post("/", {"image": upload(demo_image[1], "..\\..\\<script>x\x07.jpg")})
     prediction = Prediction.objects.get()
     assert prediction.original_name == "<script>x.jpg"

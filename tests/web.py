@@ -1,4 +1,4 @@
-"""Fixtures, images and records for the web tests; test modules import what they use."""
+"""Images and records for the web tests; test modules import what they use (fixtures are in conftest.py)."""
 from __future__ import annotations
 
 import hashlib
@@ -8,46 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from benchmarks.photos import encode
 from idclass.models import Prediction
-from idclass.serving import forget_predictor, get_predictor, use_predictor
-
-
-@pytest.fixture
-def media_root(settings, tmp_path) -> Path:
-    """A private media root of this test's own, to see exactly what was stored."""
-    settings.IDCLASS_MEDIA_ROOT = tmp_path / "media"
-    return settings.IDCLASS_MEDIA_ROOT
-
-
-@pytest.fixture
-def served_model(settings, trained_model_dir, backbone_weights, media_root, session_predictor):
-    """The server's predictor: the session's trained model, as if this process had loaded it."""
-    settings.IDCLASS_MODEL_DIR = trained_model_dir
-    settings.IDCLASS_BACKBONE_WEIGHTS = backbone_weights
-    use_predictor(session_predictor)
-    yield get_predictor()
-    forget_predictor()
-
-
-@pytest.fixture
-def no_model(settings, tmp_path, media_root):
-    settings.IDCLASS_MODEL_DIR = tmp_path / "no-model-here"
-    forget_predictor()
-    yield
-    forget_predictor()
-
-
-@pytest.fixture
-def demo_image(demo_train_dir) -> tuple[str, bytes]:
-    """(document type, JPEG bytes) of one demo document photo."""
-    path = sorted(demo_train_dir.glob("*/*.jpg"))[0]
-    return path.parent.name, path.read_bytes()
-
-
-def encode(image: Image.Image, fmt: str, **params) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **params)
-    return out.getvalue()
 
 
 def upload(data: bytes, name: str = "photo.jpg") -> io.BytesIO:

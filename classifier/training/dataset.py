@@ -59,6 +59,7 @@ def scan(data_dirs: list[Path], classes: list[str] | None = None) -> Dataset:
     """
     images: list[LabelledImage] = []
     names: dict[str, str] = {}
+    others: set[str] = set()  # type folders left out: not in `classes`
     dirs = [Path(d) for d in data_dirs]
     for data_dir in dirs:
         if not data_dir.is_dir():
@@ -68,10 +69,15 @@ def scan(data_dirs: list[Path], classes: list[str] | None = None) -> Dataset:
             names.update(json.loads(labels_file.read_text()))
         for class_dir in sorted(p for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
             if classes is not None and class_dir.name not in classes:
+                others.add(class_dir.name)
                 continue
             for path in image_files(class_dir):
                 images.append(LabelledImage(path, class_dir.name, hashlib.sha256(path.read_bytes()).hexdigest()))
     found = sorted({img.label for img in images})
+    if not found and others:
+        raise DatasetError(f"none of the types under {', '.join(map(str, data_dirs))} is one this model knows: "
+                           f"found {', '.join(sorted(others))}; the model knows {', '.join(classes)}. To check "
+                           "that images of other types are turned away, pass their folder with --unknown.")
     if not found:
         raise DatasetError(f"no labelled images under {', '.join(map(str, data_dirs))} "
                            "(expected DATA_DIR/<type>/<image>.jpg)")

@@ -1,7 +1,6 @@
 """Evaluating a trained model on a labelled folder, through the serving code path."""
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from classifier.bands import ConfidenceBand  # noqa: E402
 from classifier.errors import DatasetError  # noqa: E402
 from classifier.images import image_files  # noqa: E402
 from classifier.predictor import Classification, Predictor  # noqa: E402
-from classifier.results import RESULT_COLUMNS, result_fields  # noqa: E402
+from classifier.results import RESULT_COLUMNS, csv_writer, result_fields  # noqa: E402
 from classifier.training.dataset import scan  # noqa: E402
 from classifier.training.errors_sheet import write_errors_sheet  # noqa: E402
 from classifier.training.metrics import classification_metrics, localisation_metrics, polygon_iou  # noqa: E402
@@ -120,8 +119,7 @@ def write_predictions(path: Path, data, answers: list[Classification], true_quad
     """predictions.csv, one ``PREDICTION_COLUMNS`` row per image, to sort and filter the answers
     behind the metrics. ``iou``: with the true corners, where a corner file and a localiser exist."""
     with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, PREDICTION_COLUMNS, lineterminator="\n")
-        writer.writeheader()
+        writer = csv_writer(fh, PREDICTION_COLUMNS)
         for img, answer, truth in zip(data.images, answers, true_quads, strict=True):
             located = truth is not None and answer.localisation is not None
             iou = f"{polygon_iou(found_quad(answer), truth):.4f}" if located else ""

@@ -19,14 +19,13 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 from tqdm import tqdm
 
-from classifier.artifact import localiser_for
 from classifier.backbone import BackboneSpec, FeatureExtractor
 from classifier.images import load_image, to_tensor
 from classifier.localise import Localiser
 from classifier.preprocessing import Preprocessing, document_view
 from classifier.synth import augment
+from classifier.synth.augment import AUGMENT_VERSION
 
-AUGMENT_VERSION = "3"  # bump when classifier.synth.augment changes what a view looks like
 DECODE_SIZE = 800  # augmentation works on a view of about this size, not the full photo
 
 
@@ -71,10 +70,12 @@ class FeatureCache:
     """Features of every (image, view) under one backbone, preprocessing and augmentation:
     a folder per combination, one .npy of all views computed so far per image."""
 
-    def __init__(self, root: Path, spec: BackboneSpec, prep: Preprocessing, augmentation: Augmentation):
+    def __init__(self, root: Path, spec: BackboneSpec, prep: Preprocessing, augmentation: Augmentation,
+                 localiser: Localiser | None = None):
+        """``localiser``: the one ``prep.localiser`` names (its identity is part of the folder's name)."""
         weights = hashlib.sha256(spec.weights_id.encode()).hexdigest()[:12]
         self.dir = Path(root) / f"{spec.name}-{weights}" / prep.key() / augmentation.key()
-        self.prep, self.augmentation, self.localiser = prep, augmentation, localiser_for(prep)
+        self.prep, self.augmentation, self.localiser = prep, augmentation, localiser
 
     def _path(self, sha256: str) -> Path:
         return self.dir / sha256[:2] / f"{sha256}.npy"

@@ -74,7 +74,8 @@ class TrainConfig:
     epochs: int = 300
     patience: int = 25  # epochs without a better validation loss before stopping
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
-    localise: bool = True  # cut photos to the document first, with the shipped localiser
+    localise: bool = True  # cut photos to the document first, with the localiser in localiser_dir
+    localiser_dir: Path = artifact.LOCALISER_DIR  # copied into the model, which serves with its own copy
 
 
 @dataclass
@@ -110,9 +111,10 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
     extractor.to(device)
     log(f"backbone on {describe(device)}; the head trains on the CPU")
     augmentation = Augmentation(config.seed, config.capture_probability, tuple(config.backgrounds))
-    prep = replace(config.preprocessing, localiser=artifact.localiser_id() if config.localise else "")
-    cache = FeatureCache(config.cache_dir, spec, prep, augmentation)
-    val_cache = FeatureCache(config.cache_dir, spec, prep, validation_captures(augmentation))
+    localiser = artifact.load_localiser(config.localiser_dir) if config.localise else None
+    prep = replace(config.preprocessing, localiser=artifact.localiser_id(config.localiser_dir) if localiser else "")
+    cache = FeatureCache(config.cache_dir, spec, prep, augmentation, localiser)
+    val_cache = FeatureCache(config.cache_dir, spec, prep, validation_captures(augmentation), localiser)
 
     split = make_split(data, config, cache, val_cache, extractor)
     split.outlier_x = outlier_features(config, cache, extractor)
@@ -135,11 +137,9 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
         "open_set": open_set.to_dict(), "cross_validation": cv}
     metadata["training"] |= {"notes": notes, "device": device.type}
     model = artifact.TrainedModel(head.eval(), metadata)
+    model_dir = artifact.save_model(model, out_dir or artifact.MODELS_DIR / model.version, config.localiser_dir)
     if out_dir is None:
-        model_dir = artifact.save_model(model, artifact.MODELS_DIR / model.version)
         artifact.make_current(model_dir)
-    else:
-        model_dir = artifact.save_model(model, out_dir)
     return TrainResult(model, model_dir, time.perf_counter() - started)
 
 
@@ -202,7 +202,7 @@ def model_metadata(data: Dataset, config: TrainConfig, spec: BackboneSpec, prep:
                     "per_class": {c: int(n) for c, n in zip(data.classes, counts)},
                     "data_dirs": [str(d) for d in data.dirs]},
         "training": {k: v for k, v in asdict(config).items()
-                     if k not in ("preprocessing", "cache_dir", "backgrounds")}
+                     if k not in ("preprocessing", "cache_dir", "backgrounds", "localiser_dir")}
                     | {"backgrounds": len(config.backgrounds)},
     }
 

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import idclass.models
+import idclass.storage
 import uuid
 from django.conf import settings
 from django.db import migrations, models
@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
                 ('created', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('image', models.FileField(blank=True, help_text='Empty when images are not stored.', storage=idclass.models.DocumentStorage, upload_to='')),
+                ('image', models.FileField(blank=True, help_text='Empty when images are not stored.', storage=idclass.storage.DocumentStorage, upload_to='')),
                 ('original_name', models.CharField(blank=True, help_text='As uploaded; for display only.', max_length=255)),
                 ('sha256', models.CharField(db_index=True, max_length=64)),
                 ('size_bytes', models.PositiveBigIntegerField()),

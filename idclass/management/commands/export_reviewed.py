@@ -12,14 +12,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("out", type=Path)
+        parser.add_argument("--reviewer-names", action="store_true",
+                            help="let names reviewers gave replace a known type's name (by default they name "
+                                 "only types no model knew)")
 
-    def handle(self, out, **options):
+    def handle(self, out, reviewer_names, **options):
         reviewed = Prediction.objects.exclude(review_status=Prediction.Review.UNREVIEWED).order_by("created")
-        names, exported, missing, untyped = {}, 0, 0, 0
+        known, given, exported, missing, untyped = {}, {}, 0, 0, 0  # names: the models' own, and reviewers'
         for prediction in reviewed.iterator():
-            names.update((alt["document_type"], alt["label"]) for alt in prediction.top_k)
+            known.update((alt["document_type"], alt["label"]) for alt in prediction.top_k)
             if prediction.reviewed_name:  # a new type, named by its reviewer
-                names[prediction.reviewed_label] = prediction.reviewed_name
+                given[prediction.reviewed_label] = prediction.reviewed_name
             if not prediction.reviewed_type:  # reviewed as no document of a supported type
                 untyped += 1
                 continue
@@ -35,6 +38,7 @@ class Command(BaseCommand):
                 target.write_bytes(fh.read())
             exported += 1
         types = sorted(p.name for p in out.iterdir() if p.is_dir()) if out.is_dir() else []
+        names = known | given if reviewer_names else given | known
         if types:
             labels = {t: names[t] for t in types if t in names}
             (out / "labels.json").write_text(json.dumps(labels, indent=2, sort_keys=True) + "\n")

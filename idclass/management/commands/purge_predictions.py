@@ -4,7 +4,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from idclass.models import DocumentStorage, Prediction, delete_unused_image
+from idclass.models import Prediction, delete_unused_image
+from idclass.storage import DocumentStorage
 from idclass.rate_limit import forget_expired
 
 # A file without a record younger than this may be an upload whose record is being written.
