@@ -49,6 +49,16 @@ LOCALISER = ArtifactFormat("localiser.safetensors", "localiser.json", 1)
 Module = TypeVar("Module", bound=torch.nn.Module)
 
 
+@dataclass(frozen=True)
+class DocumentType:
+    """One type a model answers with, as the service lists it for people and programs."""
+
+    code: str  # the class folder name, e.g. "lva_passport"
+    name: str  # in plain words, e.g. "Passport of Latvia"
+    training_images: int | None  # None: the model did not record it
+    validation_accuracy: float | None  # share of its validation views answered with it; None: none, or not recorded
+
+
 @dataclass
 class TrainedModel:
     head: MLPHead
@@ -65,6 +75,14 @@ class TrainedModel:
     @property
     def version(self) -> str:
         return self.metadata["version"]
+
+    @property
+    def document_types(self) -> list[DocumentType]:
+        """The types in the model's own order, with what training recorded of each."""
+        images = self.metadata.get("dataset", {}).get("per_class", {})
+        accuracy = self.metadata.get("validation", {}).get("per_class", {})
+        return [DocumentType(code, self.display_names[code], images.get(code), accuracy.get(code))
+                for code in self.classes]
 
     @property
     def backbone(self) -> BackboneSpec:

@@ -14,7 +14,7 @@ from idclass.models import Prediction
 from idclass.errors import ERROR_STATUS
 
 CLASSIFY_PATH = "/api/v1/classify"
-OTHER_METHODS = ("get", "put", "patch", "delete")  # answered 405, with the Allow header
+DOCUMENT_TYPES_PATH = "/api/v1/document-types"
 
 
 def error_descriptions() -> dict[int, str]:
@@ -25,7 +25,7 @@ def error_descriptions() -> dict[int, str]:
              "pixels, or a body that is not multipart/form-data.",
         401: "The server only takes uploads from signed-in users (IDCLASS_REQUIRE_LOGIN).",
         404: "No such API endpoint.",
-        405: "Any method but POST.",
+        405: "A method the endpoint does not take; Allow names those it does.",
         411: "A chunked body without Content-Length.",
         413: f"Larger than the server's limit (IDCLASS_UPLOAD_MAX_BYTES, here "
              f"{filesizeformat(settings.IDCLASS_UPLOAD_MAX_BYTES)}).",
@@ -56,7 +56,8 @@ def error_response(status: int, description: str) -> dict:
     response = {"description": description,
                 "content": {"application/json": {"schema": object_schema({"error": error})}}}
     if status == 405:
-        response["headers"] = {"Allow": {"required": True, "schema": {"type": "string", "const": "POST"}}}
+        response["headers"] = {"Allow": {"required": True, "schema": {"type": "string"},
+                                         "description": "The methods the endpoint takes, e.g. POST."}}
     if status in (429, 503):
         response["headers"] = RETRY_AFTER
     return response
@@ -90,8 +91,8 @@ def prediction_schema() -> dict:
 def classify_operation() -> dict:
     [field] = UploadForm.base_fields
     upload = {"schema": object_schema({field: {"type": "string", "contentMediaType": "application/octet-stream",
-                                               "description": "The photo or scan."}}),
-              "encoding": {field: {"contentType": "image/*, application/octet-stream"}}}
+                                               "minLength": 1, "description": "The photo or scan: a file "
+                                               "that is not empty."}})}
     errors = {str(status): {"$ref": f"#/components/responses/Error{status}"}
               for status in sorted(set(ERROR_STATUS.values())) if status not in (404, 405)}
     return {"operationId": "classify", "summary": "Classify a photo or scan of an identity document",
@@ -99,6 +100,28 @@ def classify_operation() -> dict:
             "requestBody": {"required": True, "content": {"multipart/form-data": upload}},
             "responses": {"201": {"description": "The document's type, band and runners-up.", "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/Prediction"}}}}, **errors}}
+
+
+def document_types_operation() -> dict:
+    """services.supported_documents, field by field."""
+    document_type = object_schema({
+        "code": {"type": "string", "description": "What document_type says in a classification, e.g. lva_passport."},
+        "name": {"type": "string", "description": "In plain words, e.g. Passport of Latvia."},
+        "training_images": {"type": ["integer", "null"], "minimum": 0,
+                            "description": "The labelled images it was trained on; null if the model did not record it."},
+        "validation_accuracy": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
+                                "description": "The share of its validation views the model answered with this "
+                                               "type; null if there were none or the model did not record it."},
+    })
+    body = object_schema({"model_version": {"type": "string"},
+                          "document_types": {"type": "array", "items": document_type, "minItems": 1,
+                                             "description": "In the model's order; any other document is "
+                                                            "answered as not supported."}})
+    return {"operationId": "document_types", "summary": "The document types the served model knows",
+            "description": "Follows the model the server serves: a new model's types show without a restart.",
+            "responses": {"200": {"description": "The served model's types.",
+                                  "content": {"application/json": {"schema": body}}},
+                          "503": {"$ref": "#/components/responses/Error503"}}}
 
 
 def healthz_operation() -> dict:
@@ -125,14 +148,13 @@ def healthz_operation() -> dict:
 
 def openapi_document() -> dict:
     descriptions = error_descriptions()
-    not_allowed = {method: {"operationId": f"classify_{method}", "summary": "Not allowed: use POST",
-                            "responses": {"405": {"$ref": "#/components/responses/Error405"}}}
-                   for method in OTHER_METHODS}
     return {
         "openapi": "3.1.0",
         "info": {"title": "idclass", "version": "1",
-                 "description": "Which identity document type a photo or scan shows, and how sure the model is."},
-        "paths": {CLASSIFY_PATH: {"post": classify_operation(), **not_allowed},
+                 "description": "Which identity document type a photo or scan shows, and how sure the model is. "
+                                "A method an endpoint does not list is answered 405, with Allow naming those it takes."},
+        "paths": {CLASSIFY_PATH: {"post": classify_operation()},
+                  DOCUMENT_TYPES_PATH: {"get": document_types_operation()},
                   "/healthz": {"get": healthz_operation()}},
         "components": {
             "schemas": {"Prediction": prediction_schema()},

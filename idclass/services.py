@@ -1,5 +1,7 @@
-"""Classify an upload, then keep a record of it: the one path the page and the API share."""
+"""Classify an upload, then keep a record of it: the one path the page and the API share; and what
+the served model supports."""
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path, PurePath
 
 from django.conf import settings
@@ -10,7 +12,7 @@ from django.http.multipartparser import MultiPartParserError
 
 from classifier.errors import InvalidImage
 from classifier.images import FORMAT_SUFFIXES
-from classifier.predictor import Classification
+from classifier.predictor import Classification, Predictor
 from idclass.errors import UploadRejected
 from idclass.forms import TOO_LARGE, UploadForm, too_large_message
 from idclass.models import Prediction, delete_unused_image, plain_text
@@ -20,6 +22,12 @@ from idclass.serving import ModelUnavailable, get_predictor
 
 MULTIPART_ALLOWANCE = 64 * 1024  # boundaries, headers and the CSRF token around the file
 _writer = ThreadPoolExecutor(thread_name_prefix="idclass-write")  # one write per request in flight, at most
+
+
+def supported_documents(predictor: Predictor) -> dict:
+    """What GET /api/v1/document-types answers: the one place that says so."""
+    return {"model_version": predictor.version,
+            "document_types": [asdict(document_type) for document_type in predictor.model.document_types]}
 
 
 def classify_upload(request: HttpRequest) -> Prediction:

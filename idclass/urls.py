@@ -11,6 +11,7 @@ urlpatterns = [
     path("review/<uuid:prediction_id>/image", views.review_image, name="review-image"),
     path("review/<uuid:prediction_id>/thumbnail", views.review_image, {"size": 160}, name="review-thumbnail"),
     path("api/v1/classify", views.api_classify, name="api-classify"),
+    path("api/v1/document-types", views.api_document_types, name="api-document-types"),
     path("api/v1/openapi.json", views.openapi, name="api-openapi"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

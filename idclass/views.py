@@ -1,3 +1,4 @@
+import functools
 import io
 
 from django.conf import settings
@@ -20,12 +21,14 @@ from idclass.storage import DocumentStorage, StorageUnavailable
 from idclass.openapi import openapi_document
 from idclass.serving import ModelUnavailable, get_predictor, reload_error
 from idclass.errors import ERROR_STATUS, UploadRejected
-from idclass.services import classify_upload
+from idclass.services import classify_upload, supported_documents
 
 SESSION_KEY = "prediction_ids"
 SESSION_LIMIT = 50  # the uploads a browser can see again; older ones drop out of its session
 PREVIEW_SIZE = 1200
 API_PREFIX = "/api/"
+READ_ONLY = ("GET", "HEAD")
+SHORT_LIST = 12  # more supported types than this, and the upload page lets people search them
 
 
 def upload(request):
@@ -43,11 +46,12 @@ def upload(request):
 
 def upload_page(request, error=None, status=200):
     try:
-        get_predictor()
+        document_types = sorted(get_predictor().model.document_types, key=lambda t: t.name.casefold())
         unavailable = None
     except ModelUnavailable as exc:
-        unavailable = exc
-    context = {"form": UploadForm(), "error": error, "unavailable": unavailable,
+        document_types, unavailable = [], exc
+    context = {"form": UploadForm(), "error": error, "unavailable": unavailable, "document_types": document_types,
+               "searchable": len(document_types) > SHORT_LIST,
                "max_bytes": settings.IDCLASS_UPLOAD_MAX_BYTES, "model_dir": settings.IDCLASS_MODEL_DIR,
                "store_images": settings.IDCLASS_STORE_IMAGES, "retention_days": settings.IDCLASS_RETENTION_DAYS}
     return render(request, "upload.html", context, status=status)
@@ -119,18 +123,42 @@ def shrink(data: bytes, size: int) -> bytes:
     return out.getvalue()
 
 
+def allowed_methods(*methods: str, usage: str = ""):
+    """The view answers only `methods`; any other is answered 405 in the API's error shape, with
+    the Allow header, as the OpenAPI document says of every endpoint."""
+    def decorate(view):
+        @functools.wraps(view)
+        def checked(request, *args, **kwargs):
+            if request.method not in methods:
+                response = api_error("method_not_allowed", usage or f"Use {' or '.join(methods)}.")
+                response["Allow"] = ", ".join(methods)
+                return response
+            return view(request, *args, **kwargs)
+        # A view that changes nothing needs no CSRF check; without this, that check would answer a
+        # POST to it 403 before the view could say 405.
+        return csrf_exempt(checked) if set(methods) <= set(READ_ONLY) else checked
+    return decorate
+
+
 @csrf_exempt
+@allowed_methods("POST", usage="Use POST with the image in a multipart field named image.")
 def api_classify(request):
     """For programs: multipart field `image` in, JSON out; errors are JSON too."""
-    if request.method != "POST":
-        response = api_error("method_not_allowed", "Use POST with the image in a multipart field named image.")
-        response["Allow"] = "POST"
-        return response
     try:
         prediction = classify_upload(request)
     except UploadRejected as exc:
-        return with_retry_after(api_error(exc.code, exc.message), exc)
+        return api_rejected(exc)
     return JsonResponse(prediction.as_dict(), status=201)
+
+
+@allowed_methods(*READ_ONLY)
+def api_document_types(request):
+    """The served model's types: what it can answer, and how well it learned each."""
+    try:
+        predictor = get_predictor()
+    except ModelUnavailable as exc:
+        return api_rejected(UploadRejected("model_unavailable", str(exc)))
+    return JsonResponse(supported_documents(predictor))
 
 
 def api_error(code: str, message: str) -> JsonResponse:
@@ -138,10 +166,16 @@ def api_error(code: str, message: str) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "message": message}}, status=ERROR_STATUS[code])
 
 
+def api_rejected(rejected: UploadRejected) -> JsonResponse:
+    return with_retry_after(api_error(rejected.code, rejected.message), rejected)
+
+
+@allowed_methods(*READ_ONLY)
 def openapi(request):
     return JsonResponse(openapi_document())
 
 
+@allowed_methods(*READ_ONLY)
 def healthz(request):
     """Ready when the model, the database and (when images are kept) the media folder all are.
     Anyone may ask, so reasons name no paths; staff see the model's own message too."""

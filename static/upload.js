@@ -1,8 +1,26 @@
-// Progressive enhancement for the upload form: drag and drop, a preview, a size
-// check before sending, and a busy state. The form works the same without it.
+// Progressive enhancement for the upload page: drag and drop, a preview, a size check
+// before sending, a busy state, and a search of the supported documents. It works the same without it.
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
+
+  // The supported documents, filtered as people type (the page shows a search box when there are many).
+  document.addEventListener("DOMContentLoaded", function () {
+    var search = document.getElementById("type-search");
+    if (!search) return;
+    var items = Array.prototype.slice.call(document.querySelectorAll("#document-types li"));
+    var noMatch = document.querySelector(".supported .no-match");
+    search.addEventListener("input", function () {
+      var words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
+      var shown = 0;
+      items.forEach(function (item) {
+        var text = item.textContent.toLowerCase();
+        item.hidden = !words.every(function (word) { return text.indexOf(word) >= 0; });
+        if (!item.hidden) shown += 1;
+      });
+      noMatch.hidden = shown > 0;
+    });
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.querySelector(".upload-form");

@@ -104,6 +104,21 @@ def no_model(settings, tmp_path, media_root):
 
 
 @pytest.fixture
+def document(client) -> dict:
+    """The served OpenAPI document."""
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    return response.json()
+
+
+@pytest.fixture
+def spec(document):
+    from openapi_core import OpenAPI
+
+    return OpenAPI.from_dict(document)  # refuses a document that is not valid OpenAPI 3
+
+
+@pytest.fixture
 def demo_image(demo_train_dir) -> tuple[str, bytes]:
     """(document type, JPEG bytes) of one demo document photo."""
     path = sorted(demo_train_dir.glob("*/*.jpg"))[0]

@@ -115,6 +115,10 @@ def test_no_document_is_answered_not_supported_and_given_a_new_type(browser, liv
     sync_api.expect(page.locator(".band-meaning")).to_have_text(band.meaning)
     sync_api.expect(page.locator(".type-code")).to_have_count(0)
     sync_api.expect(page.locator(".alternatives li")).to_have_count(3)  # the closest supported types
+    page.get_by_role("link", name="See which documents this service knows").click()
+    page.wait_for_url(f"{live_server.url}/#supported-documents")
+    sync_api.expect(page.locator("#supported-documents li")).to_have_count(len(served_model.model.classes))
+    sync_api.expect(page.locator("#supported-documents")).to_be_in_viewport()
 
     page.goto(f"{live_server.url}/admin/idclass/prediction/?band__exact=unsupported")
     page.get_by_label("Username").fill("reviewer")
@@ -163,6 +167,28 @@ def test_plain_http_on_a_lan_host_name(tmp_path, trained_model_dir, backbone_wei
             page.wait_for_url(f"{site}/admin/")
             sync_api.expect(page.locator("#user-tools")).to_contain_text("reviewer")
             browser.close()
+
+
+def test_the_upload_page_lists_the_supported_documents_and_many_can_be_searched(browser, live_server, served_model,
+                                                                               monkeypatch):
+    page = browser.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{live_server.url}/")
+    listed = page.locator("#supported-documents li")
+    sync_api.expect(listed).to_have_text(sorted(served_model.model.display_names.values(), key=str.casefold))
+    sync_api.expect(page.get_by_label("Find a document")).to_have_count(0)  # ten are a short list
+
+    many = {f"t{i:02d}": f"{kind} of Place {i}" for i in range(30) for kind in ["Passport" if i % 2 else "ID Card"]}
+    monkeypatch.setattr(served_model.model, "metadata", served_model.model.metadata
+                        | {"classes": list(many), "display_names": many})
+    page.reload()
+    sync_api.expect(listed).to_have_count(30)
+    page.get_by_label("Find a document").fill("passport place 2")
+    sync_api.expect(page.locator("#supported-documents li:visible")).to_have_text(
+        sorted((n for n in many.values() if n.startswith("Passport") and "Place 2" in n), key=str.casefold))
+    page.get_by_label("Find a document").fill("driving licence")
+    sync_api.expect(page.locator("#supported-documents li:visible")).to_have_count(0)
+    sync_api.expect(page.get_by_text("No supported document matches that.")).to_be_visible()
 
 
 def assert_loaded(page, image):

@@ -3,47 +3,23 @@ import pytest
 from django.http import JsonResponse
 from django.test import Client
 from openapi_core import OpenAPI
-from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
+from openapi_core.contrib.django import DjangoOpenAPIResponse
 from openapi_core.exceptions import OpenAPIError
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from classifier.errors import InvalidImage
 from idclass.errors import ERROR_STATUS, UploadRejected
-from tests.web import BAD_UPLOADS, jpeg, upload
+from idclass.openapi import CLASSIFY_PATH as CLASSIFY, DOCUMENT_TYPES_PATH
+from tests.web import BAD_UPLOADS, AnsweredRequest, conforms, jpeg, upload
 
 pytestmark = pytest.mark.django_db
-URL = "/api/v1/openapi.json"
-CLASSIFY = "/api/v1/classify"
 
 
-@pytest.fixture
-def document(client) -> dict:
-    response = client.get(URL)
-    assert response.status_code == 200 and response["Content-Type"] == "application/json"
-    return response.json()
-
-
-@pytest.fixture
-def spec(document) -> OpenAPI:
-    return OpenAPI.from_dict(document)  # refuses a document that is not valid OpenAPI 3
-
-
-class AnsweredRequest(DjangoOpenAPIRequest):
-    """A request as its answer is checked: Django refuses its body once the upload was parsed, and
-    finding the operation needs only its path and method."""
-    body = b""
-
-
-def conforms(spec: OpenAPI, response, status: int) -> dict:
-    """The real answer, checked against the document's operation for its path, method and status."""
-    assert response.status_code == status
-    spec.validate_response(AnsweredRequest(response.wsgi_request), DjangoOpenAPIResponse(response))
-    return response.json()
 
 
 def test_is_a_valid_openapi_3_document(document, spec):
     assert document["openapi"].startswith("3.")
-    assert set(document["paths"]) == {CLASSIFY, "/healthz"}
+    assert set(document["paths"]) == {CLASSIFY, DOCUMENT_TYPES_PATH, "/healthz"}
     del document["info"]
     with pytest.raises(OpenAPIValidationError):
         OpenAPI.from_dict(document)
@@ -84,9 +60,23 @@ def test_no_file_and_no_multipart(client, spec, served_model):
     assert conforms(spec, response, 400)["error"]["code"] == "bad_request"
 
 
-@pytest.mark.parametrize("method", ["get", "put", "delete"])
-def test_other_methods(client, spec, method):
-    assert conforms(spec, getattr(client, method)(CLASSIFY), 405)["error"]["code"] == "method_not_allowed"
+@pytest.mark.parametrize("path, allowed", [(CLASSIFY, "POST"), (DOCUMENT_TYPES_PATH, "GET, HEAD"),
+                                           ("/healthz", "GET, HEAD"), ("/api/v1/openapi.json", "GET, HEAD")])
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"])
+def test_a_method_an_endpoint_does_not_take_is_405_with_allow_and_no_operation(client, document, path, allowed,
+                                                                               method):
+    """Not an operation in the document (a client would take it for supported), answered 405 with Allow."""
+    if method in allowed.split(", "):
+        return
+    response = client.generic(method, path)
+    assert response.status_code == 405 and response["Allow"] == allowed
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert method.lower() not in document["paths"].get(path, {})
+
+
+def test_a_file_part_must_not_be_empty_says_the_request_schema(document):
+    [body] = document["paths"][CLASSIFY]["post"]["requestBody"]["content"].values()
+    assert body["schema"]["properties"]["image"]["minLength"] == 1
 
 
 def test_too_large(client, settings, spec, served_model, media_root):

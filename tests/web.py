@@ -6,6 +6,8 @@ import io
 from pathlib import Path
 
 import pytest
+from openapi_core import OpenAPI
+from openapi_core.contrib.django import DjangoOpenAPIRequest, DjangoOpenAPIResponse
 from PIL import Image
 
 from benchmarks.photos import encode
@@ -66,3 +68,16 @@ def make_prediction(image: bytes | None = None, document_type: str = "vel_id", s
         prediction.image.storage.save_document(prediction.image.name, image)
     prediction.save()
     return prediction
+
+
+class AnsweredRequest(DjangoOpenAPIRequest):
+    """A request as its answer is checked: Django refuses its body once the upload was parsed, and
+    finding the operation needs only its path and method."""
+    body = b""
+
+
+def conforms(spec: OpenAPI, response, status: int) -> dict:
+    """The real answer, checked against the document's operation for its path, method and status."""
+    assert response.status_code == status
+    spec.validate_response(AnsweredRequest(response.wsgi_request), DjangoOpenAPIResponse(response))
+    return response.json()

@@ -132,6 +132,7 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
     log(notes[-1])
 
     cv = cross_validate(data, config, cache, val_cache, extractor, log) if config.folds >= 2 else None
+    val_metrics["per_class"] = dict(zip(data.classes, val_metrics["per_class"]))  # accuracy on each type's views
     metadata = model_metadata(data, config, spec, prep, head, split) | {
         "temperature": temperature, "calibration": calibration.to_dict(), "validation": val_metrics,
         "open_set": open_set.to_dict(), "cross_validation": cv}
@@ -290,7 +291,9 @@ def fit_head(split: Split, n_classes: int, config: TrainConfig, log=print) -> tu
     metrics = classification_metrics(split.val_y, probs, n_classes)
     with torch.no_grad():
         metrics["loss"] = nn.functional.cross_entropy(head(vx) / temperature, vy).item()
-    return head, temperature, {k: metrics[k] for k in ("accuracy", "ece", "loss")} | {"n": int(len(vy))}
+    per_class = [m["recall"] if m["support"] else None for m in metrics["per_class"]]
+    return head, temperature, {k: metrics[k] for k in ("accuracy", "ece", "loss")} | {"n": int(len(vy)),
+                                                                                    "per_class": per_class}
 
 
 def fit_temperature(head: MLPHead, vx: torch.Tensor, vy: torch.Tensor) -> float:
