@@ -22,13 +22,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+from benchmarks.reference_files import PHOTOS
 from classifier.artifact import LOCALISER_DIR, load_localiser
 from classifier.images import image_files, load_image
 from classifier.localise import Localisation, order_corners
 from classifier.synth.demo import make_demo_dataset
 from classifier.training.metrics import localisation_metrics
 
-NATURAL_IMAGES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "natural-images"
+NATURAL_IMAGES = PHOTOS
 
 
 def locate_classical(img: Image.Image, work_side: int = 320, min_area: float = 0.04) -> Localisation:
@@ -80,7 +81,7 @@ def main():
     photos = image_files(NATURAL_IMAGES) if NATURAL_IMAGES.is_dir() else []
     photos = photos if args.half == "all" else photos[args.half == "odd"::2]
     if not photos:
-        sys.exit(f"skipped: no natural photos at {NATURAL_IMAGES} (needed as capture backgrounds)")
+        sys.exit(f"skipped: no natural photos at {NATURAL_IMAGES} (IDCLASS_TEST_PHOTOS; needed as capture backgrounds)")
     if args.threads:
         torch.set_num_threads(args.threads)
     negatives = [load_image(p) for p in photos]

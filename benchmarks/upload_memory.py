@@ -37,11 +37,11 @@ from PIL import Image, ImageDraw
 
 from benchmarks.photos import encode
 from benchmarks.quick_model import train_quick
+from benchmarks.reference_files import WEIGHTS
 from benchmarks.server import ROOT, gunicorn, request, worker_pids
 from classifier import images
 from idclass.settings import IDCLASS_UPLOAD_MAX_BYTES  # as the server it starts reads it
 
-SHARED_WEIGHTS = ROOT.parent / "shared" / "weights" / "mobilenet_v3_small_imagenet.pth"
 BOMB_SIDE = 7700
 
 
@@ -352,8 +352,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "current")
     parser.add_argument("--weights", default=os.environ.get("IDCLASS_BACKBONE_WEIGHTS")
-                        or (str(SHARED_WEIGHTS) if SHARED_WEIGHTS.is_file() else None),
-                        help="backbone weights file (default IDCLASS_BACKBONE_WEIGHTS, else ../shared's)")
+                        or (str(WEIGHTS) if WEIGHTS.is_file() else None),
+                        help="backbone weights file (default IDCLASS_BACKBONE_WEIGHTS, else IDCLASS_TEST_WEIGHTS)")
     parser.add_argument("--train-quick", action="store_true", help="without a model, train a small one first")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=4)

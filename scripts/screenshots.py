@@ -1,6 +1,6 @@
 """Screenshots of the web app for the docs, from a running server.
 
-    python scripts/screenshots.py http://127.0.0.1:8000 --documents DATA_DIR --username admin --password ...
+    python scripts/screenshots.py http://127.0.0.1:8000 --documents DATA_DIR --photos PHOTOS --username admin --password ...
 
 Uploads candidate images through the API until it has one in each confidence band:
 document photos from DATA_DIR (class folders, e.g. the demo data set), degraded
@@ -107,8 +107,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("url", help="the running server, e.g. http://127.0.0.1:8000")
     parser.add_argument("--documents", type=Path, required=True, help="class folders of document photos")
-    parser.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "data" / "natural-images",
-                        help="photos that are not documents (default: %(default)s)")
+    parser.add_argument("--photos", type=Path, required=True,
+                        help="a folder of photos that hold no document")
     parser.add_argument("--username", required=True, help="a staff user, for the admin pages")
     parser.add_argument("--password", required=True)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")

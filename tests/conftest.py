@@ -1,24 +1,21 @@
 """Shared fixtures: a small demo data set and a model trained on it, made once per run."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
 
 from benchmarks.quick_model import quick_config
+from benchmarks.reference_files import WEIGHTS
 
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_WEIGHTS = ROOT.parent / "shared" / "weights" / "mobilenet_v3_small_imagenet.pth"
-NATURAL_IMAGES = ROOT.parent / "shared" / "data" / "natural-images"
 
 
 def pretrained_weights() -> Path | None:
-    """The offline ImageNet weights beside the repository, if this machine has them."""
-    path = Path(os.environ.get("IDCLASS_TEST_WEIGHTS", SHARED_WEIGHTS))
-    return path if path.is_file() else None
+    """The offline ImageNet weights (IDCLASS_TEST_WEIGHTS), if this machine has them."""
+    return WEIGHTS if WEIGHTS.is_file() else None
 
 
 @pytest.fixture(scope="session")
@@ -143,6 +140,6 @@ def pytest_report_header(config):
     if weights:
         backbone = f"backbone: pretrained MobileNetV3-Small from {weights}"
     else:
-        backbone = (f"backbone: random-initialised MobileNetV3-Small ({SHARED_WEIGHTS} not found); "
+        backbone = (f"backbone: random-initialised MobileNetV3-Small ({WEIGHTS} not found; IDCLASS_TEST_WEIGHTS); "
                     "accuracy checks are skipped")
     return [backbone, database_description()]

@@ -1,18 +1,17 @@
 import cv2
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-import torch
-
 from benchmarks.localise import locate_classical
+from benchmarks.reference_files import PHOTOS as NATURAL_IMAGES
 from classifier.artifact import LOCALISER, LOCALISER_DIR, load_localiser
 from classifier.images import load_image
 from classifier.localise import STRIDE, Localiser, decode_heatmaps, order_corners, rectify
 from classifier.synth.augment import simulate_capture
 from classifier.synth.demo import DOC_TYPES, render_document
 from classifier.training.metrics import localisation_metrics, polygon_iou
-from tests.conftest import NATURAL_IMAGES
 
 SQUARE = np.array([[0, 0], [2, 0], [2, 2], [0, 2]], float)
 
@@ -123,7 +122,7 @@ def test_natural_photos_are_rarely_taken_for_documents(localiser):
     on photos it never saw, ``benchmarks/localise.py --half`` with a half-trained localiser measures it."""
     photos = sorted(NATURAL_IMAGES.glob("*.JPEG"))
     if not photos:
-        pytest.skip(f"no natural photos at {NATURAL_IMAGES}")
+        pytest.skip(f"no natural photos at {NATURAL_IMAGES} (IDCLASS_TEST_PHOTOS)")
     found = [localiser.locate(load_image(p)).found for p in photos[::2]]
     assert np.mean(found) <= 0.1
 

@@ -1,0 +1,11 @@
+"""Files the tests and benchmarks use that no one ships with the product: ImageNet weights for
+MobileNetV3-Small, and photos that hold no document (capture backgrounds, open-set checks).
+IDCLASS_TEST_WEIGHTS and IDCLASS_TEST_PHOTOS say where they are; the defaults are where this
+project's development checkout keeps them, beside the repository. What needs one and lacks it skips."""
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WEIGHTS = Path(os.environ.get("IDCLASS_TEST_WEIGHTS", ROOT.parent / "shared" / "weights" /
+                              "mobilenet_v3_small_imagenet.pth"))
+PHOTOS = Path(os.environ.get("IDCLASS_TEST_PHOTOS", ROOT.parent / "shared" / "data" / "natural-images"))
