@@ -29,8 +29,6 @@ from classifier.localise import Localisation, order_corners
 from classifier.synth.demo import make_demo_dataset
 from classifier.training.metrics import localisation_metrics
 
-NATURAL_IMAGES = PHOTOS
-
 
 def locate_classical(img: Image.Image, work_side: int = 320, min_area: float = 0.04) -> Localisation:
     """Edges, contours and polygon approximation: the largest convex four-sided contour
@@ -78,10 +76,10 @@ def main():
                         help="only every other photo (sorted by name): measure on the half a localiser "
                              "trained with --backgrounds never saw")
     args = parser.parse_args()
-    photos = image_files(NATURAL_IMAGES) if NATURAL_IMAGES.is_dir() else []
+    photos = image_files(PHOTOS) if PHOTOS.is_dir() else []
     photos = photos if args.half == "all" else photos[args.half == "odd"::2]
     if not photos:
-        sys.exit(f"skipped: no natural photos at {NATURAL_IMAGES} (IDCLASS_TEST_PHOTOS; needed as capture backgrounds)")
+        sys.exit(f"skipped: no natural photos at {PHOTOS} (IDCLASS_TEST_PHOTOS; needed as capture backgrounds)")
     if args.threads:
         torch.set_num_threads(args.threads)
     negatives = [load_image(p) for p in photos]

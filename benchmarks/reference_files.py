@@ -5,7 +5,8 @@ project's development checkout keeps them, beside the repository. What needs one
 import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.server import ROOT
+
 WEIGHTS = Path(os.environ.get("IDCLASS_TEST_WEIGHTS", ROOT.parent / "shared" / "weights" /
                               "mobilenet_v3_small_imagenet.pth"))
 PHOTOS = Path(os.environ.get("IDCLASS_TEST_PHOTOS", ROOT.parent / "shared" / "data" / "natural-images"))

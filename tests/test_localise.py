@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from benchmarks.localise import locate_classical
-from benchmarks.reference_files import PHOTOS as NATURAL_IMAGES
+from benchmarks.reference_files import PHOTOS
 from classifier.artifact import LOCALISER, LOCALISER_DIR, load_localiser
 from classifier.images import load_image
 from classifier.localise import STRIDE, Localiser, decode_heatmaps, order_corners, rectify
@@ -120,9 +120,9 @@ def test_plain_image_is_not_a_document(localiser):
 def test_natural_photos_are_rarely_taken_for_documents(localiser):
     """The shipped weights trained with these photos as backgrounds and as document-free images;
     on photos it never saw, ``benchmarks/localise.py --half`` with a half-trained localiser measures it."""
-    photos = sorted(NATURAL_IMAGES.glob("*.JPEG"))
+    photos = sorted(PHOTOS.glob("*.JPEG"))
     if not photos:
-        pytest.skip(f"no natural photos at {NATURAL_IMAGES} (IDCLASS_TEST_PHOTOS)")
+        pytest.skip(f"no natural photos at {PHOTOS} (IDCLASS_TEST_PHOTOS)")
     found = [localiser.locate(load_image(p)).found for p in photos[::2]]
     assert np.mean(found) <= 0.1
 
