@@ -1,12 +1,15 @@
-"""Document localisation on held-out captured demo images with natural-photo backgrounds:
-the learned localiser against the classical baseline, on documents wholly in frame and on
-documents partly outside it (one or two corners out, at least 60% in view; IoU is of the whole
-document, the part outside the frame included). Also how often each claims a document in the
-natural photos themselves (which hold none).
+"""Document localisation on held-out captured demo images with natural-photo backgrounds, per
+kind of capture: documents wholly in frame, partly outside it (one or two corners out, at least
+60% in view; IoU is of the whole document, the part outside the frame included), and filling
+the frame as a scan or a tight crop does. The learned localiser against the classical baseline:
+how often each finds an outline, how well it fits, and how many found outlines no document
+could have (``degenerate``, not ``localise.plausible``). Also how often each claims a document
+in the natural photos themselves (which hold none), and, where IDCLASS_TEST_SCANS names them,
+the real flat scans: found, IoU with the image's border, and with ``--model`` the answer given.
 
-    .venv/bin/python -m benchmarks.localise [--per-class 20] [--seed 7919] [--threads 1]
+    .venv/bin/python -m benchmarks.localise [--per-class 20] [--seed 7919] [--threads 1] [--model DIR]
 
-The seed must be one the localiser never trained on (training uses 0 and 10000). The
+The seed must be one the localiser never trained on (training uses 0 to 3 and 10000 up). The
 classical baseline (edges, contours, polygons) lives here: nothing else uses it.
 """
 import argparse
@@ -22,12 +25,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmarks.reference_files import PHOTOS
+from benchmarks.reference_files import PHOTOS, SCANS, WEIGHTS
 from classifier.artifact import LOCALISER_DIR, load_localiser
 from classifier.images import image_files, load_image
 from classifier.localise import Localisation, order_corners
 from classifier.synth.demo import make_demo_dataset
+from classifier.training.dataset import scan
 from classifier.training.metrics import localisation_metrics
+
+FRAMINGS = {"whole": "in frame", "partial": "partly out", "scan": "whole frame"}  # make_demo_dataset's, shown as
 
 
 def locate_classical(img: Image.Image, work_side: int = 320, min_area: float = 0.04) -> Localisation:
@@ -55,15 +61,29 @@ def locate_classical(img: Image.Image, work_side: int = 320, min_area: float = 0
     return Localisation(None, 0.0)
 
 
-def run(locate, images):
-    """Predicted quads (None when not found) and per-image milliseconds."""
-    quads, times = [], []
+def run(locate, images) -> tuple[list[Localisation], list[float]]:
+    """Each image's localisation and milliseconds."""
+    results, times = [], []
     for img in images:
         start = time.perf_counter()
-        result = locate(img)
+        results.append(locate(img))
         times.append((time.perf_counter() - start) * 1000)
-        quads.append(result.quad if result.found else None)
-    return quads, times
+    return results, times
+
+
+def row(framing: str, method: str, results: list[Localisation], truths, images, in_photos: str = "",
+        times=()) -> str:
+    m = localisation_metrics([r.quad for r in results], truths, [img.width * img.height for img in images])
+    timing = f"{statistics.median(times):10.1f} {np.percentile(times, 90):7.1f}" if times else ""
+    return (f"{framing:12} {method:10} {m['n']:4} {1 - m['share_not_found']:7.1%} {m['mean_iou']:9.3f} "
+            f"{m['share_iou_0_8']:9.1%} {m['degenerate']:11} {no_document(results):>12} {in_photos:>22} {timing}")
+
+
+def no_document(results: list[Localisation]) -> str:
+    """The share the localiser says hold no document at all, where it measures that."""
+    if any(r.presence is None for r in results):
+        return "-"
+    return f"{np.mean([r.no_document for r in results]):.1%}"
 
 
 def main():
@@ -75,6 +95,8 @@ def main():
     parser.add_argument("--half", choices=["all", "even", "odd"], default="all",
                         help="only every other photo (sorted by name): measure on the half a localiser "
                              "trained with --backgrounds never saw")
+    parser.add_argument("--model", type=Path, help="a model trained on the real scans' types: also say what it "
+                                                   "answers each scan (backbone weights: IDCLASS_TEST_WEIGHTS)")
     args = parser.parse_args()
     photos = image_files(PHOTOS) if PHOTOS.is_dir() else []
     photos = photos if args.half == "all" else photos[args.half == "odd"::2]
@@ -84,28 +106,52 @@ def main():
         torch.set_num_threads(args.threads)
     negatives = [load_image(p) for p in photos]
     localiser = load_localiser(args.localiser)
-    print(f"held-out captures (seed {args.seed}, natural-photo backgrounds), {len(negatives)} natural photos "
-          f"without a document; torch threads: {torch.get_num_threads()}")
-    print(f"{'framing':8} {'method':10} {'n':>4} {'mean IoU':>9} {'IoU>=0.8':>9} {'not found':>10} "
-          f"{'found in photos':>16} {'median ms':>10} {'p90 ms':>7}")
-    claims = {}
-    for framing in ("whole", "partial"):
+    print(f"localiser {args.localiser} ({localiser.network}, decoding {localiser.decode}); held-out captures "
+          f"(seed {args.seed}, natural-photo backgrounds), {len(negatives)} natural photos without a document; "
+          f"torch threads: {torch.get_num_threads()}")
+    print(f"{'capture':12} {'method':10} {'n':>4} {'found':>7} {'mean IoU':>9} {'IoU>=0.8':>9} {'degenerate':>11} "
+          f"{'no document':>12} {'photos: found/no doc':>22} {'median ms':>10} {'p90 ms':>7}")
+    in_photos = {}
+    for framing, label in FRAMINGS.items():
         images, truths = held_out_captures(args.per_class, args.seed, photos, framing)
         localiser.locate(images[0])  # warm-up
         for name, locate in (("learned", localiser.locate), ("classical", locate_classical)):
-            quads, times = run(locate, images)
-            if name not in claims:
-                claims[name] = sum(q is not None for q in run(locate, negatives)[0]) / len(negatives)
-            m = localisation_metrics(quads, truths)
-            print(f"{framing:8} {name:10} {m['n']:4} {m['mean_iou']:9.3f} {m['share_iou_0_8']:9.1%} "
-                  f"{m['share_not_found']:10.1%} {claims[name]:16.1%} {statistics.median(times):10.1f} "
-                  f"{np.percentile(times, 90):7.1f}")
+            results, times = run(locate, images)
+            if name not in in_photos:
+                negative = run(locate, negatives)[0]
+                in_photos[name] = f"{np.mean([r.found for r in negative]):.1%} / {no_document(negative)}"
+            print(row(label, name, results, truths, images, in_photos[name], times))
+    if SCANS.is_dir():
+        real_scans(localiser, args.model)
+    else:
+        print(f"real scans: skipped, no folder at {SCANS} (IDCLASS_TEST_SCANS)")
+
+
+def real_scans(localiser, model: Path | None) -> None:
+    """The real flat scans: their true outline is the image's border."""
+    data = scan([SCANS])
+    images = [load_image(img.path) for img in data.images]
+    truths = [np.array([[0, 0], [i.width, 0], [i.width, i.height], [0, i.height]], float) for i in images]
+    for name, locate in (("learned", localiser.locate), ("classical", locate_classical)):
+        print(row("real scans", name, run(locate, images)[0], truths, images))
+    if model is None:
+        print("real scans' answers: pass --model (trained on their types) to see them")
+        return
+    from classifier.predictor import Predictor
+    predictor = Predictor(model, weights=WEIGHTS if WEIGHTS.is_file() else None)
+    answers = [predictor.predict(img.path) for img in data.images]
+    right = sum(a.document_type == img.label for a, img in zip(answers, data.images))
+    unsupported = sum(a.document_type is None for a in answers)
+    bands = {b: sum(a.band.value == b for a in answers) for b in ("high", "medium", "low")}
+    print(f"real scans' answers ({model}): {right} of {len(answers)} their own type ({bands}), "
+          f"{unsupported} not supported, {len(answers) - right - unsupported} another type")
 
 
 def held_out_captures(per_class: int, seed: int, photos, framing: str):
     """Captures made for this run, decoded, with their true corners."""
     with tempfile.TemporaryDirectory() as tmp:
-        make_demo_dataset(Path(tmp), per_class, seed, backgrounds=photos, framing=framing, workers=1, progress=False)
+        make_demo_dataset(Path(tmp), per_class, seed, backgrounds=photos, framing=framing, workers=1,
+                          progress=False)
         paths = sorted(Path(tmp).glob("*/*.jpg"))
         return ([load_image(p) for p in paths],
                 [np.array(json.loads(p.with_suffix(".json").read_text())["quad"]) for p in paths])

@@ -25,7 +25,7 @@ from classifier.backbone import BackboneSpec, file_sha256
 from classifier.bands import Calibration
 from classifier.errors import ModelMismatch, ModelNotFound, ModelUnreadable
 from classifier.head import MLPHead
-from classifier.localise import DECODE_VERSION, CornerNet, Localiser
+from classifier.localise import Localiser, decode_version
 from classifier.openset import OpenSetRule
 from classifier.preprocessing import Preprocessing
 
@@ -178,7 +178,7 @@ def model_identity(model_dir: Path) -> ModelIdentity | None:
     return ModelIdentity(real, tuple(files))
 
 
-def save_localiser(net: CornerNet, config: dict, out_dir: Path = LOCALISER_DIR) -> Path:
+def save_localiser(net: torch.nn.Module, config: dict, out_dir: Path = LOCALISER_DIR) -> Path:
     return _write(LOCALISER, Path(out_dir), net, config)
 
 
@@ -186,7 +186,7 @@ def load_localiser(folder: Path = LOCALISER_DIR) -> Localiser:
     folder = Path(folder)
     config = _read_metadata(LOCALISER, folder, "No document localiser in {dir}; "
                                                 "`python manage.py train_localiser` makes one.")
-    localiser = _build(LOCALISER, folder, config, lambda c: Localiser(CornerNet(tuple(c["widths"])), c))
+    localiser = _build(LOCALISER, folder, config, Localiser.untrained)
     _load_weights(LOCALISER, folder, localiser.net)
     return localiser
 
@@ -197,7 +197,11 @@ def localiser_id(folder: Path = LOCALISER_DIR) -> str:
     weights = Path(folder) / LOCALISER.weights
     if not weights.is_file():
         return ""
-    return f"sha256:{file_sha256(weights)}+decode{DECODE_VERSION}"
+    try:
+        decode = decode_version(json.loads((Path(folder) / LOCALISER.metadata).read_text()))
+    except (OSError, ValueError, TypeError, AttributeError):  # missing or damaged: an identity no model has
+        decode = "?"
+    return f"sha256:{file_sha256(weights)}+decode{decode}"
 
 
 def model_localiser(model_dir: Path, prep: Preprocessing) -> Localiser | None:

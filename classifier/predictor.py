@@ -165,15 +165,15 @@ class Predictor:
                for s, i in zip(scores[: self.top_k].tolist(), order[: self.top_k].tolist())]
         width, height = img.info["original_size"]
         band = self.calibration.band(top[0].score)
-        if found is not None and not found.found:
-            # No document outline: perhaps no document at all. The head still answers, often with a
-            # high score (it has only ever seen documents): the band says low, and an open set
-            # takes the photo for as novel as can be, so unsupported.
+        if found is not None and not found.found and (self.open_set is None or self.open_set.no_outline_rejected):
+            # A model of the earlier kind, whose head only ever saw cut-out documents, and no outline:
+            # perhaps no document at all. Its head still answers, often with a high score: the band
+            # says low, and an open set takes the photo for as novel as can be, so unsupported.
             band = ConfidenceBand.LOW
             if novelty is not None:
                 novelty = NO_OUTLINE_NOVELTY
         document_type, label = top[0].document_type, top[0].label
-        if self.open_set and self.open_set.rejects(novelty):
+        if self.open_set and self.open_set.rejects(novelty, found is not None and found.no_document):
             band, document_type, label = ConfidenceBand.UNSUPPORTED, None, UNSUPPORTED_LABEL
         localisation = found.scaled(width / img.width, height / img.height) if found is not None else None
         return Classification(document_type=document_type, label=label, score=top[0].score, band=band, top_k=top,

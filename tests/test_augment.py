@@ -61,6 +61,26 @@ def test_a_second_card_lies_beside_the_document_in_some_captures(doc):
     assert 3 <= magenta <= 16  # DISTRACTOR_PROBABILITY of them, less those lying out of frame
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_scan_is_the_document_filling_the_frame(doc, seed):
+    img, quad = simulate_capture(doc, np.random.default_rng(seed), framing="scan")
+    assert img.mode == "RGB" and quad.shape == (4, 2) and quad.dtype == np.float32 and signed_area(quad) > 0
+    w, h = img.size
+    extent = quad.max(axis=0) - quad.min(axis=0)
+    assert np.all(extent >= 0.78 * np.array([w, h])) and np.all(extent <= 1.15 * np.array([w, h]))
+    assert inside(quad, img.size, slack=0.08 * max(w, h))  # at most just past the border
+
+
+def test_scans_come_with_a_margin_a_border_no_margin_or_past_the_border(doc):
+    kinds = set()
+    for seed in range(40):
+        img, quad = simulate_capture(doc, np.random.default_rng(seed), framing="scan")
+        out = corners_outside(quad, img.size)
+        fill = (quad.max(axis=0) - quad.min(axis=0)) / np.array(img.size)
+        kinds.add("beyond" if out == 4 else "margin" if fill.max() < 0.975 else "edge")
+    assert kinds == {"beyond", "margin", "edge"}
+
+
 def test_unknown_framing_is_refused(doc):
     with pytest.raises(ValueError, match="framing"):
         simulate_capture(doc, np.random.default_rng(0), framing="tight")

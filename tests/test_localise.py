@@ -8,7 +8,8 @@ from benchmarks.localise import locate_classical
 from benchmarks.reference_files import PHOTOS
 from classifier.artifact import LOCALISER, LOCALISER_DIR, load_localiser
 from classifier.images import load_image
-from classifier.localise import STRIDE, Localiser, decode_heatmaps, order_corners, rectify
+from classifier.localise import (DECODE_VERSION, STRIDE, Localiser, decode_heatmaps, order_corners,
+                                 found_outline, plausible, rectify)
 from classifier.synth.augment import simulate_capture
 from classifier.synth.demo import DOC_TYPES, render_document
 from classifier.training.metrics import localisation_metrics, polygon_iou
@@ -78,10 +79,65 @@ def test_decoding_prefers_the_corners_that_close_the_document_over_stronger_stra
     true = [(10, 10, 0.9), (40, 10, 0.9), (40, 30, 0.9), (10, 30, 0.4)]  # one corner seen weakly (a finger?)
     strays = [(25, 20, 0.85), (44, 34, 0.8)]  # a corner-like spot inside the document, a second peak by a corner
     edges = np.array([[10, 10], [41, 10], [41, 31], [10, 31]])  # cell (x, y) spans [x, x + 1)
-    corners, peaks = decode_heatmaps(heatmap_logits(true + strays, edges))
-    expected = (np.array([(x, y) for x, y, _ in true]) + 0.5) * STRIDE
-    assert np.abs(corners[0] - expected).max() < 1  # the document's own order, at the cell centres
-    assert peaks[0] == pytest.approx([0.9, 0.9, 0.9, 0.4], abs=1e-3)
+    for decode in (2, DECODE_VERSION):  # localisers of either decoding read these heatmaps alike
+        corners, peaks, agreement, _ = decode_heatmaps(heatmap_logits(true + strays, edges), 40, decode=decode)
+        expected = (np.array([(x, y) for x, y, _ in true]) + 0.5) * STRIDE
+        assert np.abs(corners[0] - expected).max() < 1  # the document's own order, at the cell centres
+        assert peaks[0] == pytest.approx([0.9, 0.9, 0.9, 0.4], abs=1e-3)
+        assert agreement[0] > 0.85
+
+
+def test_three_strong_corners_and_an_agreeing_mask_vouch_for_a_weak_fourth():
+    true = [(10, 10, 0.9), (40, 10, 0.9), (40, 30, 0.9), (10, 30, 0.1)]  # a thumb over the fourth
+    edges = np.array([[10, 10], [41, 10], [41, 31], [10, 31]])
+    read = decode_heatmaps(heatmap_logits(true, edges), 40)
+    quad, confidence = found_outline(*(a[0] for a in read[:3]), threshold=0.3, decode=DECODE_VERSION)
+    assert quad is not None and confidence == pytest.approx(0.9, abs=1e-3)
+    quad, confidence = found_outline(*(a[0] for a in read[:3]), threshold=0.3, decode=2)
+    assert quad is None and confidence == pytest.approx(0.1, abs=1e-3)  # before decoding 3 the weakest vetoed it
+    # the mask a third smaller: no longer agreeing, so the weak corner counts again
+    read = decode_heatmaps(heatmap_logits(true, edges * [1, 0.6] + [0, 4]), 40)
+    assert found_outline(*(a[0] for a in read[:3]), threshold=0.3, decode=DECODE_VERSION)[0] is None
+
+
+def test_a_corner_the_heatmap_misses_is_completed_from_the_other_three():
+    true = [(10, 10, 0.9), (40, 10, 0.9), (40, 30, 0.9)]  # no peak at all where (10, 30) is
+    edges = np.array([[10, 10], [41, 10], [41, 31], [10, 31]])
+    corners, _, agreement, _ = decode_heatmaps(heatmap_logits(true, edges), 40)
+    expected = (np.array([(10, 10), (40, 10), (40, 30), (10, 30)]) + 0.5) * STRIDE
+    assert np.abs(order_corners(corners[0]) - expected).max() < 1 and agreement[0] > 0.85
+
+
+def test_a_document_filling_the_photo_has_the_photos_border_for_outline():
+    # 56 cells, the photo the middle 40 (8 to 47): corners seen faintly in its corners, strays inside
+    faint = [(8, 8, 0.35), (47, 8, 0.35), (47, 47, 0.35), (8, 47, 0.35)]
+    strays = [(20, 15, 0.8), (35, 15, 0.8), (36, 30, 0.8), (21, 30, 0.8)]
+    read = decode_heatmaps(heatmap_logits(strays + faint, np.array([[8, 8], [48, 8], [48, 48], [8, 48]])), 40)
+    quad, _ = found_outline(*(a[0] for a in read[:3]), threshold=0.3, decode=DECODE_VERSION)
+    assert np.abs(order_corners(quad) - np.array([[8, 8], [48, 8], [48, 48], [8, 48]]) * STRIDE).max() < 1
+
+
+def test_an_outline_no_document_can_have_is_refused():
+    # Two corners almost on one another: a triangle spanning half the photo (seen on real photos).
+    triangle = [(10, 10, 0.9), (44, 11, 0.9), (47, 14, 0.9), (12, 40, 0.9)]
+    mask = np.array([[10, 10], [44, 11], [47, 14], [12, 40]])
+    read = decode_heatmaps(heatmap_logits(triangle, mask), 40)
+    assert found_outline(*(a[0] for a in read[:3]), threshold=0.3, decode=DECODE_VERSION)[0] is None
+    read = decode_heatmaps(heatmap_logits(triangle, mask), 40, decode=2)
+    assert found_outline(*(a[0] for a in read[:3]), threshold=0.3, decode=2)[0] is not None  # taken before decoding 3
+
+
+@pytest.mark.parametrize("quad, expected", [
+    ([[0, 0], [86, 0], [86, 54], [0, 54]], True),  # an ID-1 card, flat
+    ([[10, 0], [76, 0], [86, 54], [0, 54]], True),  # in perspective
+    ([[0, 0], [86, 0], [0, 54], [86, 54]], False),  # a bow tie
+    ([[0, 0], [86, 0], [87, 1], [0, 54]], False),  # two corners on one another
+    ([[0, 0], [200, 0], [200, 10], [0, 10]], False),  # a sliver
+    ([[0, 0], [86, 0], [60, 54], [26, 54]], False),  # opposite sides too unlike
+    ([[0, 0], [8, 0], [8, 5], [0, 5]], False),  # too small a part of the photo
+])
+def test_plausible_outlines(quad, expected):
+    assert plausible(np.array(quad, float), image_area=100 * 100) is expected
 
 
 def test_learned_localiser_finds_simulated_captures(localiser):

@@ -8,8 +8,8 @@ Two kinds of views of a labelled document image:
   card, with glare, a hologram's sheen, shadows and camera-like lighting, blur,
   noise and JPEG artefacts. It also returns where the
   document's corners ended up, so the demo generator can write corner labels.
-* ``augment`` - one random training view: either a capture or a milder
-  scan-like view.
+* ``augment`` - one random training view: either a capture or the document
+  filling the frame, as a scan or a tight phone crop gives it.
 
 Everything random is drawn from the ``numpy.random.Generator`` passed in, so
 a given generator state always yields the same image. All pixel work is done
@@ -35,7 +35,7 @@ from classifier.images import image_files
 AUGMENT_VERSION = "3"  # bump when this module changes what a view looks like: cached training features are remade
 PHOTO_SIZES = ((640, 480), (480, 640), (800, 600), (600, 800))
 MAX_SIDE = 800
-FRAMINGS = ("any", "partial", "whole")  # simulate_capture's framing
+FRAMINGS = ("any", "partial", "whole", "scan")  # simulate_capture's framing
 PARTIAL_PROBABILITY = 0.25  # share of "any" captures with one or two corners outside the frame
 MIN_VISIBLE = 0.6  # a partly framed document keeps at least this share of its area in the photo
 DISTRACTOR_PROBABILITY = 0.2  # share of captures with a second card lying beside the document
@@ -108,8 +108,8 @@ def _load_background(path: str) -> np.ndarray:
         return _rgb_array(img, _BACKGROUND_CACHE_SIDE)
 
 
-def _photo_background(rng: np.random.Generator, size: tuple[int, int], path: Path) -> np.ndarray:
-    """Random crop of a background photo with the aspect ratio of ``size``, resized to it."""
+def photo_crop(rng: np.random.Generator, size: tuple[int, int], path: Path) -> np.ndarray:
+    """Random crop of a photo with the aspect ratio of ``size``, resized to it (RGB array)."""
     photo = _load_background(str(path))
     ph, pw = photo.shape[:2]
     w, h = size
@@ -214,7 +214,7 @@ def _keyboard(rng: np.random.Generator, img: np.ndarray, centre: tuple[float, fl
 def _random_background_array(rng: np.random.Generator, size: tuple[int, int],
                              backgrounds: Sequence[Path]) -> np.ndarray:
     if backgrounds and rng.random() < 0.6:
-        img = _photo_background(rng, size, backgrounds[int(rng.integers(len(backgrounds)))])
+        img = photo_crop(rng, size, backgrounds[int(rng.integers(len(backgrounds)))])
         if rng.random() < 0.3:
             _clutter(rng, img)
         return img
@@ -475,10 +475,15 @@ def simulate_capture(doc: Image.Image, rng: np.random.Generator, *, backgrounds:
     the frame in a share of captures (``PARTIAL_PROBABILITY``), "partial" always, "whole" never;
     the quad still gives the true corners there. Fingers, a shadow band, glare or a hologram's
     sheen may cover parts of the document, and a second card may lie beside it: one of
-    ``distractors`` (other documents) where given, else a plain card.
+    ``distractors`` (other documents) where given, else a plain card. "scan" is no photo of a
+    desk but the document filling the frame (``_whole_frame``), at a size of its own; the other
+    arguments do not apply there.
     """
     if framing not in FRAMINGS:
         raise ValueError(f"framing must be one of {FRAMINGS}, not {framing!r}")
+    if framing == "scan":
+        img, quad = _whole_frame(doc, rng)
+        return Image.fromarray(img), quad.astype(np.float32)
     if out_size is None:
         out_size = PHOTO_SIZES[int(rng.integers(len(PHOTO_SIZES)))]
     src = _rgb_array(doc)
@@ -507,25 +512,47 @@ def simulate_capture(doc: Image.Image, rng: np.random.Generator, *, backgrounds:
     return Image.fromarray(img), quad.astype(np.float32)
 
 
-def _scan_view(img: Image.Image, rng: np.random.Generator) -> np.ndarray:
-    """Scanner-like view: quarter turn plus a small skew, random scale and a crop that
-    keeps most of the document, mild perspective, milder artefacts than a photo."""
-    src = _rgb_array(img, MAX_SIDE)
-    h, w = src.shape[:2]
-    scale = rng.uniform(0.6, 1.0)
-    angle = 90 * rng.integers(4) + rng.uniform(-8, 8)
-    quad = np.array([[-w, -h], [w, -h], [w, h], [-w, h]], float) / 2 * scale
-    quad = quad @ _rotation(angle).T + rng.uniform(-0.03, 0.03, (4, 2)) * scale * max(w, h)
-    # Canvas: the warped document's bounding box, cropped by up to 15% or padded by up to 5% each way.
+SCAN_STYLES = ("margin", "border", "tight", "beyond")  # how a whole-frame view meets the image's edge
+
+
+def _scan_quad(rng: np.random.Generator, doc_size: tuple[int, int], style: str) -> tuple[np.ndarray, tuple[int, int]]:
+    """Where a document that fills the frame lies, and the frame's size: upright or a quarter turn
+    from it, skewed by a degree or two, in a frame its outline fills 80-97% of ("margin", "border"),
+    all of ("tight") or overruns on every side by 1-6% ("beyond": every corner outside)."""
+    w, h = doc_size
+    quad = np.array([[-w, -h], [w, -h], [w, h], [-w, h]], float) / 2
+    quad = quad @ _rotation(90 * rng.integers(4) * (rng.random() < 0.3) + rng.normal(0, 1.5)).T
+    quad += rng.uniform(-0.015, 0.015, (4, 2)) * max(w, h)  # a phone crop's leftover perspective
     extent = quad.max(axis=0) - quad.min(axis=0)
-    canvas = extent * rng.uniform(0.85, 1.05, 2)
-    quad += (canvas - extent) * rng.uniform(0, 1, 2) - quad.min(axis=0)
-    size = (max(8, int(canvas[0])), max(8, int(canvas[1])))
-    if rng.random() < 0.5:
-        border = dict(borderMode=cv2.BORDER_CONSTANT, borderValue=_random_colour(rng, 180, 256))
+    fill = {"margin": (0.8, 0.97), "border": (0.94, 0.99), "tight": (0.995, 1.005), "beyond": (1.02, 1.12)}[style]
+    frame = extent / rng.uniform(*fill, 2)
+    quad += (frame - extent) * rng.uniform(0.2, 0.8, 2) - quad.min(axis=0)
+    scale = rng.uniform(400, MAX_SIDE) / frame.max()
+    return quad * scale, (max(8, round(frame[0] * scale)), max(8, round(frame[1] * scale)))
+
+
+def _whole_frame(doc: Image.Image, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A document filling the frame, as a flatbed scan, a phone crop or a screenshot gives it
+    (``SCAN_STYLES``: a white scanner margin, a thin dark border, no margin, or cut by the frame
+    on every side), with scanner- to phone-like artefacts. Returns the RGB array and the quad."""
+    src = _rgb_array(doc, MAX_SIDE)
+    style = SCAN_STYLES[int(rng.integers(len(SCAN_STYLES)))]
+    quad, size = _scan_quad(rng, (src.shape[1], src.shape[0]), style)
+    if style == "margin":
+        surround = np.full((size[1], size[0], 3), _random_colour(rng, 215, 256), np.uint8)
+    elif style == "border":
+        surround = np.full((size[1], size[0], 3), _random_colour(rng, 0, 70), np.uint8)
     else:
-        border = dict(borderMode=cv2.BORDER_REPLICATE)
-    return _photometric(_warp(src, quad, size, **border), rng, 0.5)
+        surround = _random_background_array(rng, size, ())  # shows only where the outline falls short
+    side = max(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1))
+    if max(src.shape[:2]) > 1.3 * side:
+        src = _shrink(src, int(side))
+    img = _warp(src, quad, size, dst=surround, borderMode=cv2.BORDER_TRANSPARENT)
+    if rng.random() < 0.15:
+        img = _glare(rng, img, quad)
+    if rng.random() < 0.1:
+        img = _hologram(rng, img, quad)
+    return _photometric(img, rng, rng.uniform(0.2, 0.8)), quad
 
 
 def augment(img: Image.Image, rng: np.random.Generator, *, backgrounds: Sequence[Path] = (),
@@ -537,4 +564,4 @@ def augment(img: Image.Image, rng: np.random.Generator, *, backgrounds: Sequence
         # Shrinking first keeps big uploads fast; the capture shrinks the document further.
         small = Image.fromarray(_rgb_array(img, MAX_SIDE))
         return simulate_capture(small, rng, backgrounds=backgrounds)[0]
-    return Image.fromarray(_scan_view(img, rng))
+    return Image.fromarray(_whole_frame(img, rng)[0])

@@ -6,6 +6,8 @@ import cv2
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
+from classifier.localise import order_corners, plausible
+
 ECE_BINS = 15
 
 
@@ -55,12 +57,17 @@ def polygon_iou(a: np.ndarray | None, b: np.ndarray | None) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def localisation_metrics(pred_quads, true_quads) -> dict:
+def localisation_metrics(pred_quads, true_quads, image_areas=None) -> dict:
     """Polygon IoU between predicted quads (None where nothing was found) and the true ones.
-    A missed document counts as IoU 0 in ``mean_iou`` and ``share_iou_0_8``."""
+    A missed document counts as IoU 0 in ``mean_iou`` and ``share_iou_0_8``. With the images'
+    areas, also how many found quads no document could have (``degenerate``: not ``plausible``)."""
     ious = [polygon_iou(p, t) for p, t in zip(pred_quads, true_quads, strict=True)]
     n = len(ious)
-    return {"mean_iou": float(np.mean(ious)) if n else 0.0,
-            "share_iou_0_8": float(np.mean([i >= 0.8 for i in ious])) if n else 0.0,
-            "share_not_found": float(np.mean([p is None for p in pred_quads])) if n else 0.0,
-            "n": n}
+    metrics = {"mean_iou": float(np.mean(ious)) if n else 0.0,
+               "share_iou_0_8": float(np.mean([i >= 0.8 for i in ious])) if n else 0.0,
+               "share_not_found": float(np.mean([p is None for p in pred_quads])) if n else 0.0,
+               "n": n}
+    if image_areas is not None:
+        metrics["degenerate"] = sum(p is not None and not plausible(order_corners(p), area)
+                                    for p, area in zip(pred_quads, image_areas, strict=True))
+    return metrics

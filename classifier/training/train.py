@@ -31,6 +31,7 @@ from classifier.backbone import BackboneSpec, file_sha256, load_backbone
 from classifier.bands import Calibration
 from classifier.device import describe, resolve_device
 from classifier.head import MLPHead
+from classifier.localise import Localiser
 from classifier.openset import REFERENCES_PER_CLASS, OpenSetRule
 from classifier.preprocessing import Preprocessing
 from classifier.training.dataset import Dataset, scan
@@ -126,7 +127,7 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
 
     val_probs = predict_proba(head, split.val_x, temperature)
     calibration = Calibration.fit(val_probs.max(1), val_probs.argmax(1) == split.val_y)
-    open_set = fit_open_set(head, split, config.seed)
+    open_set = fit_open_set(head, split, config.seed, localiser)
     notes = split.notes + [calibration_note(calibration), open_set_note(open_set)]
     log(notes[-2])
     log(notes[-1])
@@ -168,16 +169,18 @@ def validation_captures(augmentation: Augmentation) -> Augmentation:
     return replace(augmentation, seed=augmentation.seed + VALIDATION_SEED_OFFSET, capture_probability=1.0)
 
 
-def fit_open_set(head: MLPHead, split: Split, seed: int) -> OpenSetRule:
+def fit_open_set(head: MLPHead, split: Split, seed: int, localiser: Localiser | None) -> OpenSetRule:
     """Keep some training views of each type as the head's references, and set the novelty
-    threshold from the validation views (``classifier.openset``)."""
+    threshold from the validation views (``classifier.openset``). A localiser that does not measure
+    whether a document is in view leaves a photo without an outline taken for none."""
     rng = np.random.default_rng(seed)
     kept = np.concatenate([rng.permutation(np.flatnonzero(split.train_y == c))[:REFERENCES_PER_CLASS]
                            for c in np.unique(split.train_y)])
     with torch.no_grad():
         head.set_references(head.logits_and_hidden(torch.from_numpy(split.train_x[kept]))[1])
         novelty = head.novelty(head.logits_and_hidden(torch.from_numpy(split.val_x))[1]).numpy()
-    return OpenSetRule.fit(novelty)
+    return replace(OpenSetRule.fit(novelty),
+                   no_outline_rejected=localiser is not None and localiser.presence_threshold is None)
 
 
 def open_set_note(rule: OpenSetRule) -> str:

@@ -5,7 +5,8 @@ from django.core.management.base import BaseCommand, CommandError
 from classifier.artifact import LOCALISER_DIR
 from classifier.errors import ClassifierError
 from classifier.synth.augment import background_photos
-from classifier.training.localiser import FINE_TUNE_IMAGES, IMAGES, train_localiser
+from classifier.localise import NETWORKS
+from classifier.training.localiser import FINE_TUNE_IMAGES, IMAGES, NETWORK, train_localiser
 
 
 class Command(BaseCommand):
@@ -19,11 +20,17 @@ class Command(BaseCommand):
         parser.add_argument("--out", type=Path, default=LOCALISER_DIR, help="output folder (default: %(default)s)")
         parser.add_argument("--backgrounds", type=Path, help="folder of photos to use as capture backgrounds")
         parser.add_argument("--init", type=Path, help="a localiser's folder to start from (fine-tuning)")
+        parser.add_argument("--network", choices=list(NETWORKS), default=NETWORK,
+                            help="a new network's kind (default: %(default)s); --init keeps the localiser's own")
+        parser.add_argument("--encoder-weights",
+                            help="ImageNet weights for a new network's encoder: a torchvision mobilenet_v3_small "
+                                 "state_dict file (default: torchvision's own, downloaded on first use)")
 
-    def handle(self, images, seed, out, backgrounds, init, **options):
+    def handle(self, images, seed, out, backgrounds, init, network, encoder_weights, **options):
         try:
             metrics = train_localiser(images=images, seed=seed, out=out, backgrounds=background_photos(backgrounds),
-                                      init=init, log=self.stdout.write, progress=options["verbosity"] > 0)
+                                      init=init, network=network, encoder_weights=encoder_weights,
+                                      log=self.stdout.write, progress=options["verbosity"] > 0)
         except ClassifierError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(f"validation mean IoU {metrics['mean_iou']:.3f}, "
