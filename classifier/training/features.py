@@ -15,18 +15,21 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 from tqdm import tqdm
 
-from classifier.backbone import BackboneSpec, FeatureExtractor
-from classifier.images import load_image, to_tensor
-from classifier.localise import Localiser
+from classifier.artifact import BackboneSpec
+from classifier.backbone import FeatureExtractor
+from classifier.images import load_image, to_array
+from classifier.localise import Localiser, rectify
 from classifier.preprocessing import Preprocessing, document_view
 from classifier.synth import augment
 from classifier.synth.augment import AUGMENT_VERSION
 
 DECODE_SIZE = 800  # augmentation works on a view of about this size, not the full photo
+CUT_OUT_BELOW = 0.85  # a found outline covering less of a training image: it is a photo holding the document
 
 
 @dataclass(frozen=True)
@@ -39,12 +42,14 @@ class Augmentation:
         bg = hashlib.sha256("\n".join(sorted(p.name for p in self.backgrounds)).encode()).hexdigest()[:8]
         return f"v{AUGMENT_VERSION}-s{self.seed}-c{self.capture_probability}-bg{bg}"
 
-    def view(self, img, sha256: str, k: int):
+    def view(self, img, sha256: str, k: int, document=None):
+        """View ``k`` of ``img``. ``document``: its document cut out (``cut_out``), where it is a
+        photo holding one, which every other view starts from instead of the whole photo."""
         if k == 0:
             return img
         rng = np.random.default_rng([self.seed, int(sha256[:15], 16), k])
-        return augment.augment(img, rng, backgrounds=self.backgrounds,
-                               capture_probability=self.capture_probability)
+        return augment.augment(document if document is not None and k % 2 else img, rng,
+                               backgrounds=self.backgrounds, capture_probability=self.capture_probability)
 
 
 class _Views(TorchDataset):
@@ -61,9 +66,28 @@ class _Views(TorchDataset):
         img = load_image(path, min_size=DECODE_SIZE)
         if max(img.size) > 2 * DECODE_SIZE:
             img.thumbnail((2 * DECODE_SIZE, 2 * DECODE_SIZE))
-        views = [to_tensor(document_view(self.augmentation.view(img, sha, k), self.localiser)[0],
-                           self.prep.size, self.prep.resize) for k in range(first, last)]
-        return i, torch.stack(views)
+        document = cut_out(img, self.localiser)
+        views = []
+        for k in range(first, last):
+            view = document_view(self.augmentation.view(img, sha, k, document), self.localiser, self.prep)[0]
+            views.append(to_array(view, self.prep.size, self.prep.resize))
+        return i, torch.from_numpy(np.stack(views))
+
+
+def cut_out(img: Image.Image, localiser: Localiser | None) -> Image.Image | None:
+    """The document of a training photo that holds more than it, flat, at the resolution it has in
+    the photo; None where the photo is the document (its outline covers ``CUT_OUT_BELOW`` or more of
+    it) or none was found. Views of a captured photo alone would show the head documents only as
+    captured, never filling the frame clean and flat, as a scan of one does."""
+    if localiser is None:
+        return None
+    quad = localiser.locate(img).quad
+    if quad is None:
+        return None
+    area = abs(float(np.cross(quad[2] - quad[0], quad[3] - quad[1]))) / 2
+    if area >= CUT_OUT_BELOW * img.width * img.height:
+        return None
+    return rectify(img, quad, long_side=round(max(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1))))
 
 
 class FeatureCache:
