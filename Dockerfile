@@ -1,4 +1,6 @@
-# idclass web app, CPU only. Build: docker build -t idclass .
+# idclass web app, CPU only: it serves a trained model's ONNX graphs on ONNX Runtime, without torch
+# (requirements-serve.txt). Train models with the full install (requirements.txt) elsewhere.
+# Build: docker build -t idclass .
 # Run it behind the shipped proxy (deploy/nginx.conf) with compose.yaml: SECURE_SSL_REDIRECT=false docker compose up -d
 # gunicorn listens on the container's own 127.0.0.1:8000 (GUNICORN_BIND says otherwise), where compose.yaml's nginx,
 # in the same network namespace, reaches it: slow clients are held by nginx, not by gunicorn's threads.
@@ -10,15 +12,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     DATABASE_URL=sqlite:////data/db.sqlite3 \
     IDCLASS_MEDIA_ROOT=/data/media \
-    IDCLASS_MODEL_DIR=/models/current \
-    TORCH_HOME=/data/torch
+    IDCLASS_MODEL_DIR=/models/current
 
 WORKDIR /app
-COPY requirements.txt .
-# PyTorch's CPU-only wheels first (PyPI's default torch carries CUDA libraries of several GB);
-# the pins in requirements.txt then find torch and torchvision already satisfied.
-RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.14.1 torchvision==0.29.1 \
-    && pip install -r requirements.txt
+COPY requirements-serve.txt .
+RUN pip install -r requirements-serve.txt
 
 COPY . .
 RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \

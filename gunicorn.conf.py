@@ -12,7 +12,8 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = 4
 timeout = 60
 
-# Each worker loads its own model when it starts (idclass/wsgi.py): torch is not safe to fork after loading.
+# Each worker loads its own model when it starts (idclass/wsgi.py): ONNX Runtime's sessions and thread pools
+# are not for sharing across a fork.
 preload_app = False
 
 accesslog = "-"

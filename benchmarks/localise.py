@@ -26,7 +26,8 @@ import torch
 from PIL import Image
 
 from benchmarks.reference_files import PHOTOS, SCANS, WEIGHTS
-from classifier.artifact import LOCALISER_DIR, load_localiser
+from classifier.artifact import LOCALISER_DIR
+from classifier.weights import load_localiser
 from classifier.images import image_files, load_image
 from classifier.localise import Localisation, order_corners
 from classifier.synth.demo import make_demo_dataset

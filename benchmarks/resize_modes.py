@@ -14,10 +14,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
-from classifier.artifact import load_localiser
+from classifier.weights import load_localiser
 from classifier.backbone import load_backbone
-from classifier.images import RESIZE_MODES, load_image, to_tensor
-from classifier.preprocessing import document_view
+from classifier.images import RESIZE_MODES, load_image, to_array
+from classifier.preprocessing import Preprocessing, document_view
 from classifier.training.dataset import scan
 
 
@@ -25,8 +25,9 @@ def features(extractor, images, size, mode, rotations, localiser):
     out = []
     with torch.inference_mode():
         for start in tqdm(range(0, len(images), 32), desc=mode, leave=False):
-            views = [document_view(load_image(i.path), localiser)[0] for i in images[start:start + 32]]
-            batch = torch.stack([to_tensor(view, size, mode) for view in views])
+            prep = Preprocessing(size, mode)
+            views = [document_view(load_image(i.path), localiser, prep)[0] for i in images[start:start + 32]]
+            batch = torch.from_numpy(np.stack([to_array(view, size, mode) for view in views]))
             out.append(extractor(batch, "gem", rotations).numpy())
     return np.concatenate(out)
 

@@ -1,37 +1,40 @@
-"""Trained models on disk, and the one set of rules for loading them.
+"""Trained models on disk, and the one set of rules for reading them.
 
 Both artifacts, the classifier's head and the document localiser, are a folder with
 safetensors weights (loading never unpickles anything) and a JSON metadata file with
 a schema version: everything else a server needs to use the weights correctly.
 A model is self-contained: the localiser it was trained with is copied into it
-(``MODEL_LOCALISER``), so replacing the shipped localiser breaks no model already trained.
+(``MODEL_LOCALISER``), so replacing the shipped localiser breaks no model already trained,
+and it holds its networks as ONNX graphs (``GRAPHS``), the backbone's weights included, with
+their checksums in its metadata: what a server runs, without torch.
 A model that is missing, damaged or made for other code or parts raises a
 ``ClassifierError`` that says which, never a bare KeyError or ValueError.
+
+This module reads and writes files and JSON only; ``classifier.weights`` puts the safetensors
+weights into torch modules, for training and for the torch runtime.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, NamedTuple, TypeVar
+from typing import Callable, NamedTuple
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-
-from classifier.backbone import BackboneSpec, file_sha256
 from classifier.bands import Calibration
 from classifier.errors import ModelMismatch, ModelNotFound, ModelUnreadable
-from classifier.head import MLPHead
-from classifier.localise import Localiser, decode_version
+from classifier.localise import decode_version
 from classifier.openset import OpenSetRule
 from classifier.preprocessing import Preprocessing
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"  # trained heads: MODELS_DIR/<version>/
 LOCALISER_DIR = MODELS_DIR / "localiser"  # the shipped localiser, kept in git: training's default
 MODEL_LOCALISER = "localiser"  # the folder, inside a model, of the localiser it was trained with
+# A model's networks as ONNX graphs, by name: each file's sha256 is in metadata.json's "graphs"
+GRAPHS = {"localiser": "localiser.onnx", "backbone": "backbone.onnx", "head": "head.onnx"}
+EXPORT_HINT = "`python manage.py export_model MODEL_DIR` writes them (docs/training.md, \"export_model\")"
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,13 @@ class ArtifactFormat:
 HEAD = ArtifactFormat("head.safetensors", "metadata.json", 1)
 LOCALISER = ArtifactFormat("localiser.safetensors", "localiser.json", 1)
 
-Module = TypeVar("Module", bound=torch.nn.Module)
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Which backbone and which weights: what a trained head depends on."""
+
+    name: str
+    weights_id: str  # "sha256:<hex>" of a local file, torchvision's enum name, or "random"
 
 
 @dataclass(frozen=True)
@@ -60,8 +69,9 @@ class DocumentType:
 
 
 @dataclass
-class TrainedModel:
-    head: MLPHead
+class ModelInfo:
+    """A trained model's metadata.json, read: what it answers and how."""
+
     metadata: dict
 
     @property
@@ -106,37 +116,45 @@ class TrainedModel:
     def temperature(self) -> float:
         return float(self.metadata.get("temperature", 1.0))
 
-
-def save_model(model: TrainedModel, out_dir: Path, localiser_dir: Path | None = None) -> Path:
-    """The model, with a copy of the localiser it was trained with (``localiser_dir``) when it localises;
-    its metadata is written last, so a server never takes a half-written folder for a model."""
-    out_dir = Path(out_dir)
-    own = out_dir / MODEL_LOCALISER
-    if model.preprocessing.localiser:
-        if localiser_dir is None or localiser_id(localiser_dir) != model.preprocessing.localiser:
-            raise ModelMismatch(f"{localiser_dir} does not hold the localiser this model was trained with "
-                                f"({model.preprocessing.localiser}).")
-        _copy_artifact(LOCALISER, Path(localiser_dir), own)
-    elif own.exists():
-        shutil.rmtree(own)  # left by an earlier model in this folder
-    return _write(HEAD, out_dir, model.head, model.metadata)
+    @property
+    def graphs(self) -> dict[str, str]:
+        """The sha256 of each of its ONNX graphs (``GRAPHS``); empty for a model exported before them."""
+        return self.metadata.get("graphs", {})
 
 
-def load_model(model_dir: Path) -> TrainedModel:
+def read_model(model_dir: Path) -> ModelInfo:
+    """A model's metadata, checked: everything serving needs but the networks."""
     model_dir = Path(model_dir)
-    metadata = _read_metadata(HEAD, model_dir, "No trained model in {dir}. Train one with "
-                                                "`python manage.py train_classifier DATA_DIR` (see README.md).")
+    metadata = read_metadata(HEAD, model_dir, "No trained model in {dir}. Train one with "
+                                               "`python manage.py train_classifier DATA_DIR` (see README.md).")
 
-    def build(meta: dict) -> TrainedModel:
-        h = meta["head"]
-        model = TrainedModel(MLPHead(h["in_features"], len(meta["classes"]), hidden=h["hidden"],
-                                     dropout=h["dropout"], references=h.get("references", 0)), meta)
+    def build(meta: dict) -> ModelInfo:
+        model = ModelInfo(meta)
         _ = model.backbone, model.preprocessing, model.calibration, model.version, model.open_set  # fail now
+        _ = meta["head"]["in_features"], len(model.classes), dict(model.display_names)
         return model
 
-    model = _build(HEAD, model_dir, metadata, build)
-    _load_weights(HEAD, model_dir, model.head)
-    return model
+    return _build(HEAD, model_dir, metadata, build)
+
+
+def graph_file(model_dir: Path, model: ModelInfo, name: str) -> Path:
+    """One of the model's ONNX graphs (``GRAPHS``), checked against the sha256 its metadata records."""
+    path = Path(model_dir) / GRAPHS[name]
+    if name not in model.graphs:
+        raise ModelMismatch(f"The model in {model_dir} has no ONNX graphs (it was trained before idclass served "
+                            f"them); {EXPORT_HINT}.")
+    if not path.is_file() or f"sha256:{file_sha256(path)}" != model.graphs[name]:
+        raise ModelUnreadable(f"{path} is missing, damaged or not the graph this model was exported with; "
+                              f"{EXPORT_HINT}.")
+    return path
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def make_current(model_dir: Path) -> Path:
@@ -160,8 +178,8 @@ class ModelIdentity(NamedTuple):
 
 def model_identity(model_dir: Path) -> ModelIdentity | None:
     """Which model `model_dir` holds now, cheaply (stats, no file read); None without one.
-    Any file of the folder replaced (the head, its localiser) makes another identity; files
-    being written (``*.tmp``) and hidden ones are not the model's."""
+    Any file of the folder replaced (the head, its localiser, a graph) makes another identity;
+    files being written (``*.tmp``) and hidden ones are not the model's."""
     real = os.path.realpath(model_dir)
     if not os.path.isfile(os.path.join(real, HEAD.metadata)):
         return None
@@ -178,17 +196,17 @@ def model_identity(model_dir: Path) -> ModelIdentity | None:
     return ModelIdentity(real, tuple(files))
 
 
-def save_localiser(net: torch.nn.Module, config: dict, out_dir: Path = LOCALISER_DIR) -> Path:
-    return _write(LOCALISER, Path(out_dir), net, config)
-
-
-def load_localiser(folder: Path = LOCALISER_DIR) -> Localiser:
+def read_localiser(folder: Path = LOCALISER_DIR) -> dict:
+    """A localiser's ``localiser.json``, checked."""
     folder = Path(folder)
-    config = _read_metadata(LOCALISER, folder, "No document localiser in {dir}; "
-                                                "`python manage.py train_localiser` makes one.")
-    localiser = _build(LOCALISER, folder, config, Localiser.untrained)
-    _load_weights(LOCALISER, folder, localiser.net)
-    return localiser
+    config = read_metadata(LOCALISER, folder, "No document localiser in {dir}; "
+                                              "`python manage.py train_localiser` makes one.")
+
+    def check(c: dict) -> dict:
+        _ = int(c["image_size"]), int(c["pad"]), float(c["found_threshold"]), tuple(c["widths"]), decode_version(c)
+        return c
+
+    return _build(LOCALISER, folder, config, check)
 
 
 def localiser_id(folder: Path = LOCALISER_DIR) -> str:
@@ -204,10 +222,10 @@ def localiser_id(folder: Path = LOCALISER_DIR) -> str:
     return f"sha256:{file_sha256(weights)}+decode{decode}"
 
 
-def model_localiser(model_dir: Path, prep: Preprocessing) -> Localiser | None:
-    """The localiser a model was trained with: its own copy (``MODEL_LOCALISER``), or, for a model
-    trained before models carried one, the shipped one where that is the same. Another would show
-    the head other inputs than it learned from, so that is refused."""
+def model_localiser_dir(model_dir: Path, prep: Preprocessing) -> Path | None:
+    """The folder of the localiser a model was trained with: its own copy (``MODEL_LOCALISER``), or,
+    for a model trained before models carried one, the shipped one where that is the same. Another
+    would show the head other inputs than it learned from, so that is refused."""
     if not prep.localiser:
         return None
     own = Path(model_dir) / MODEL_LOCALISER
@@ -215,38 +233,43 @@ def model_localiser(model_dir: Path, prep: Preprocessing) -> Localiser | None:
         if localiser_id(own) != prep.localiser:
             raise ModelMismatch(f"The localiser in {own} is missing, damaged or not the one this model was "
                                 f"trained with ({prep.localiser}). Retrain the model.")
-        return load_localiser(own)
+        return own
     if localiser_id(LOCALISER_DIR) != prep.localiser:
         raise ModelMismatch(
             f"This model was trained with localiser {prep.localiser} and holds no copy of it (models trained "
             f"before idclass copied it into them); {LOCALISER_DIR} holds {localiser_id(LOCALISER_DIR) or 'none'}. "
             f"Put that localiser's two files in {own}/ (docs/training.md, \"Models trained before\", says how "
             "to find them in git), or retrain the model.")
-    return load_localiser(LOCALISER_DIR)
+    return LOCALISER_DIR
 
 
-def _write(fmt: ArtifactFormat, out_dir: Path, module: torch.nn.Module, metadata: dict) -> Path:
-    """Weights, then the metadata that makes the folder a model, each replaced atomically."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / (fmt.weights + ".tmp")
-    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, tmp)
-    os.replace(tmp, out_dir / fmt.weights)
-    tmp = out_dir / (fmt.metadata + ".tmp")
+def copy_localiser(localiser_dir: Path, expected_id: str, out_dir: Path) -> None:
+    """The localiser a model was trained with (``expected_id``), copied into the model's folder, or
+    the folder's earlier copy removed for a model that does not localise (``expected_id`` "")."""
+    own = Path(out_dir) / MODEL_LOCALISER
+    if not expected_id:
+        if own.exists():
+            shutil.rmtree(own)  # left by an earlier model in this folder
+        return
+    if localiser_dir is None or localiser_id(localiser_dir) != expected_id:
+        raise ModelMismatch(f"{localiser_dir} does not hold the localiser this model was trained with "
+                            f"({expected_id}).")
+    own.mkdir(parents=True, exist_ok=True)
+    for name in (LOCALISER.weights, LOCALISER.metadata):  # each replaced atomically, the metadata last
+        tmp = own / (name + ".tmp")
+        shutil.copyfile(Path(localiser_dir) / name, tmp)
+        os.replace(tmp, own / name)
+
+
+def write_metadata(fmt: ArtifactFormat, out_dir: Path, metadata: dict) -> None:
+    """The metadata that makes a folder an artifact, with its schema version, replaced atomically:
+    written after everything else, so a reader never takes a half-written folder for one."""
+    tmp = Path(out_dir) / (fmt.metadata + ".tmp")
     tmp.write_text(json.dumps(metadata | {"schema_version": fmt.schema_version}, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, out_dir / fmt.metadata)
-    return out_dir
+    os.replace(tmp, Path(out_dir) / fmt.metadata)
 
 
-def _copy_artifact(fmt: ArtifactFormat, source: Path, out_dir: Path) -> None:
-    """An artifact's files copied as `_write` writes them: each replaced atomically, the metadata last."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name in (fmt.weights, fmt.metadata):
-        tmp = out_dir / (name + ".tmp")
-        shutil.copyfile(source / name, tmp)
-        os.replace(tmp, out_dir / name)
-
-
-def _read_metadata(fmt: ArtifactFormat, folder: Path, missing: str) -> dict:
+def read_metadata(fmt: ArtifactFormat, folder: Path, missing: str) -> dict:
     path = folder / fmt.metadata
     if not path.is_file():
         raise ModelNotFound(missing.format(dir=folder))
@@ -267,13 +290,3 @@ def _build(fmt: ArtifactFormat, folder: Path, metadata: dict, build: Callable[[d
         return build(metadata)
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise ModelUnreadable(f"{folder / fmt.metadata} lacks or garbles {exc}. Retrain the model.") from exc
-
-
-def _load_weights(fmt: ArtifactFormat, folder: Path, module: Module) -> Module:
-    path = folder / fmt.weights
-    try:
-        module.load_state_dict(load_file(path), strict=True)
-    except (OSError, SafetensorError, RuntimeError) as exc:
-        raise ModelUnreadable(f"{path} is missing, damaged or does not fit {folder / fmt.metadata} "
-                              f"({(str(exc).splitlines() or [type(exc).__name__])[0]}). Retrain the model.") from exc
-    return module.eval()

@@ -1,14 +1,13 @@
 """The frozen ImageNet MobileNetV3 that turns an image into a feature vector."""
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 from torchvision import models
 
+from classifier.artifact import BackboneSpec, file_sha256
 from classifier.errors import BackboneUnavailable, ModelMismatch
 
 # name -> (constructor, torchvision's pretrained weights); features: large 960, small 576
@@ -18,14 +17,6 @@ BACKBONES = {
 }
 RANDOM_WEIGHTS = "random"  # an untrained backbone, only for contrast runs and tests
 POOLINGS = ("gem", "avg")  # how the trunk's feature maps become one vector (``FeatureExtractor.forward``)
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """Which backbone and which weights: what a trained head depends on."""
-
-    name: str
-    weights_id: str  # "sha256:<hex>" of a local file, torchvision's enum name, or "random"
 
 
 class FeatureExtractor(nn.Module):
@@ -50,14 +41,6 @@ class FeatureExtractor(nn.Module):
             else:
                 raise ValueError(f"unknown pooling {pooling!r}; expected one of {POOLINGS}")
         return total / rotations
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_backbone(name: str = "large", weights: str | Path | None = None) -> tuple[FeatureExtractor, BackboneSpec]:
@@ -101,6 +84,18 @@ def load_backbone(name: str = "large", weights: str | Path | None = None) -> tup
     return extractor, spec
 
 
+class PooledFeatures(nn.Module):
+    """The extractor with a model's pooling and rotations fixed: one tensor in, features out (what
+    the model's backbone graph holds)."""
+
+    def __init__(self, extractor: FeatureExtractor, pooling: str, rotations: int):
+        super().__init__()
+        self.extractor, self.pooling, self.rotations = extractor, pooling, rotations
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.extractor(x, self.pooling, self.rotations)
+
+
 def check_compatible(expected: BackboneSpec, actual: BackboneSpec) -> None:
     if expected != actual:
         raise ModelMismatch(
@@ -108,3 +103,17 @@ def check_compatible(expected: BackboneSpec, actual: BackboneSpec) -> None:
             f"but backbone {actual.name} with weights {actual.weights_id} was loaded. Set IDCLASS_BACKBONE "
             "and IDCLASS_BACKBONE_WEIGHTS to what the model was trained with, or train a new model."
         )
+
+
+def load_model_backbone(spec: BackboneSpec, weights: str | Path | None) -> FeatureExtractor:
+    """The backbone a model was trained on (``spec``), from ``weights``, the operator's file
+    (``IDCLASS_BACKBONE_WEIGHTS``): refused where they are not the model's."""
+    if spec.weights_id == RANDOM_WEIGHTS:
+        weights = RANDOM_WEIGHTS
+    elif spec.weights_id.startswith("sha256:") and not weights:
+        raise BackboneUnavailable(
+            f"This model was trained with a local backbone weights file ({spec.weights_id}); set "
+            "IDCLASS_BACKBONE_WEIGHTS to that file.")
+    extractor, actual = load_backbone(spec.name, weights or None)
+    check_compatible(spec, actual)
+    return extractor

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import BinaryIO, Union
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
 from classifier.errors import InvalidImage
@@ -289,8 +288,8 @@ def resize_for_model(img: Image.Image, size: int, mode: str) -> Image.Image:
     raise ValueError(f"unknown resize mode {mode!r}; expected one of {RESIZE_MODES}")
 
 
-def to_tensor(img: Image.Image, size: int = 224, mode: str = "squash") -> torch.Tensor:
-    """Normalised CHW float tensor for an ImageNet backbone."""
+def to_array(img: Image.Image, size: int = 224, mode: str = "squash") -> np.ndarray:
+    """Normalised CHW float32 array for an ImageNet backbone."""
     arr = np.asarray(resize_for_model(img, size, mode), dtype=np.float32) / 255.0
     arr = (arr - IMAGENET_MEAN) / IMAGENET_STD
-    return torch.from_numpy(arr.transpose(2, 0, 1).astype(np.float32))
+    return np.ascontiguousarray(arr.transpose(2, 0, 1), dtype=np.float32)

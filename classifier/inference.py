@@ -1,38 +1,18 @@
-"""How the served networks run on a CPU: as frozen TorchScript graphs, and with concurrent
-requests sharing forward passes. Training keeps plain eager modules (and any device)."""
+"""Concurrent requests sharing forward passes: whatever runs a network (an ONNX Runtime session,
+a torch module on a GPU), as a function of float32 arrays, rows in and rows out."""
 from __future__ import annotations
 
 import threading
-import warnings
 from typing import Callable
 
-import torch
-from torch import nn
-
-
-def frozen(module: nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
-    """``module`` (in eval mode, one tensor in, one out) traced on ``example``, frozen and optimised
-    for inference: BatchNorm folded into the convolutions, weights laid out for oneDNN. A
-    MobileNetV3 at 224 then takes about 0.6x the eager time alone and under 0.5x at batch 8, with the
-    same outputs to float rounding. Any batch size runs; the first of each size is slower, so
-    this also runs ``example`` twice.
-
-    torch marks TorchScript deprecated in favour of ``torch.compile``, which needs a C++ compiler
-    where the server runs (the slim Docker image has none) and compiles again for new batch sizes;
-    the pinned torch has TorchScript, so its warnings are not passed on to every server log."""
-    with warnings.catch_warnings(), torch.inference_mode():
-        warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
-        graph = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(module.eval(), example)))
-        for _ in range(2):
-            graph(example)
-    return graph
+import numpy as np
 
 
 class _Job:
-    def __init__(self, rows: torch.Tensor):
+    def __init__(self, rows: np.ndarray):
         self.rows = rows
         self.done = False
-        self.result: torch.Tensor | None = None
+        self.result: np.ndarray | None = None
         self.error: BaseException | None = None
 
 
@@ -40,9 +20,9 @@ class BatchedForward:
     """Wraps ``forward`` (rows in, rows out) for many threads. A call that finds a pass running
     queues its rows; whichever caller runs next takes every queued row, up to ``max_rows``, into
     one pass. There is no timer: a lone request never waits, and at most one pass runs at a time
-    (each already uses all of torch's threads, so two at once would only thrash)."""
+    (each already uses all of the runtime's threads, so two at once would only thrash)."""
 
-    def __init__(self, forward: Callable[[torch.Tensor], torch.Tensor], max_rows: int = 16):
+    def __init__(self, forward: Callable[[np.ndarray], np.ndarray], max_rows: int = 16):
         self._forward = forward
         self._max_rows = max_rows
         self._ready = threading.Condition()
@@ -50,7 +30,7 @@ class BatchedForward:
         self._busy = False
         self.passes = 0  # forward passes run, for tests and benchmarks
 
-    def __call__(self, rows: torch.Tensor) -> torch.Tensor:
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
         job = _Job(rows)
         with self._ready:
             self._queue.append(job)
@@ -81,9 +61,8 @@ class BatchedForward:
 
     def _run(self, batch: list[_Job]) -> None:
         try:
-            with torch.inference_mode():
-                out = self._forward(torch.cat([job.rows for job in batch]) if len(batch) > 1 else batch[0].rows)
-            for job, part in zip(batch, out.split([len(job.rows) for job in batch])):
+            out = self._forward(np.concatenate([job.rows for job in batch]) if len(batch) > 1 else batch[0].rows)
+            for job, part in zip(batch, np.split(out, np.cumsum([len(job.rows) for job in batch])[:-1])):
                 job.result = part
         except Exception as exc:  # every caller in the pass gets the error, as if it had run alone
             for job in batch:

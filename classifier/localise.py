@@ -1,11 +1,12 @@
 """Finding the document in a photo: its four corners, so the classifier can look at
 the rectified document instead of the whole cluttered frame.
 
-``Localiser`` is a small U-Net trained from scratch on simulated captures
-(``classifier.training.localiser``; ``classifier.artifact`` loads it). It predicts corner heatmaps and a document mask;
-the mask decides which heatmap peaks make the quad. The image is squashed to ``image_size``
-and padded by ``pad`` pixels on each side, so a corner a little outside the photo
-still has a place on the heatmap. Its cost hardly depends on the photo's size,
+``Localiser`` reads the heatmaps of a small network trained on simulated captures
+(``classifier.networks``, ``classifier.training.localiser``): corner heatmaps and a document mask,
+which decides which heatmap peaks make the quad. This module is plain numpy and OpenCV: the
+network runs wherever its forward function does (an ONNX graph when serving, torch in training).
+The image is squashed to ``image_size`` and padded by ``pad`` pixels on each side, so a corner a
+little outside the photo still has a place on the heatmap. Its cost hardly depends on the photo's size,
 apart from the one resize: pass an image decoded at a modest size (``load_image(source,
 min_size=...)``, for any format) rather than a full 12 MP decode.
 
@@ -26,14 +27,11 @@ import itertools
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
+from typing import Callable
+
 import cv2
 import numpy as np
-import torch
 from PIL import Image
-from torch import nn
-from torchvision.models import mobilenet_v3_small
-
-from classifier.inference import BatchedForward, frozen
 
 
 @dataclass(frozen=True)
@@ -63,87 +61,6 @@ class Localisation:
         return self if self.quad is None else replace(self, quad=self.quad * np.array([fx, fy]))
 
 
-# --------------------------------------------------------------------------
-# The network
-# --------------------------------------------------------------------------
-
-def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
-
-class CornerNet(nn.Module):
-    """Tiny U-Net: stride-2 stages down to 1/32 (enough context to tell which way up the
-    document is), then back up to 1/4 with skips. Outputs logits at stride 4 for 6 maps: one
-    heatmap per corner of the document's own (TL, TR, BR, BL), one for any corner, and the
-    document mask. "Any corner" has targets that never contradict each other, whichever way up
-    the document is, so it learns where the corners are fastest; the four say which is which."""
-
-    def __init__(self, widths: tuple[int, ...]):
-        super().__init__()
-        chans = (3,) + tuple(widths)
-        self.down = nn.ModuleList(nn.Sequential(_conv(chans[i], chans[i + 1], 2), _conv(chans[i + 1], chans[i + 1]))
-                                  for i in range(len(widths)))
-        # Up from the deepest stage to stride 4 (the second stage).
-        self.up = nn.ModuleList(_conv(widths[i + 1] + widths[i], widths[i]) for i in range(len(widths) - 2, 0, -1))
-        self.head = nn.Conv2d(widths[1], 6, 1)
-        with torch.no_grad():  # corners are rare: start near their prior, not at probability 0.5
-            self.head.bias[:5] = -4.0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = []
-        for stage in self.down:
-            x = stage(x)
-            skips.append(x)
-        x = skips.pop()
-        for up in self.up:
-            skip = skips.pop()
-            x = up(torch.cat([nn.functional.interpolate(x, size=skip.shape[-2:], mode="bilinear"), skip], 1))
-        return self.head(x)
-
-
-class MobileCornerNet(nn.Module):
-    """The same six maps as ``CornerNet`` from an ImageNet-pretrained encoder: torchvision's
-    MobileNetV3-Small up to stride 32 (its last 1x1 expansion left out), then a decoder back up to
-    stride 4 with a skip from each of its stages. Pretrained filters already know edges, text and
-    faces on real photographs, which renders of fictional documents alone cannot teach; the
-    encoder costs about a quarter of ``CornerNet``'s compute."""
-
-    STAGES = ((0, 2), (2, 4), (4, 9), (9, 12))  # ``features`` slices ending at stride 4, 8, 16 and 32
-    CHANNELS = (16, 24, 48, 96)  # what each stage gives
-    MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet's input normalisation
-
-    def __init__(self, widths: tuple[int, ...], features: nn.Module | None = None):
-        """``widths``: the decoder's, at stride 16, 8 and 4. ``features``: MobileNetV3-Small's, to
-        start from (training); None builds them untrained, for weights about to be loaded."""
-        super().__init__()
-        features = features if features is not None else mobilenet_v3_small().features
-        self.stages = nn.ModuleList(features[a:b] for a, b in self.STAGES)
-        ins = (self.CHANNELS[-1],) + tuple(widths[:-1])
-        self.up = nn.ModuleList(_conv(i + c, w) for i, c, w in zip(ins, self.CHANNELS[-2::-1], widths))
-        self.head = nn.Conv2d(widths[-1], 6, 1)
-        with torch.no_grad():
-            self.head.bias[:5] = -4.0
-        # ``to_input``'s (pixel - 127.5) / 64, turned into what the ImageNet weights expect
-        std = torch.tensor(self.STD).view(1, 3, 1, 1)
-        self.register_buffer("scale", 64 / 255 / std, persistent=False)
-        self.register_buffer("shift", (0.5 - torch.tensor(self.MEAN).view(1, 3, 1, 1)) / std, persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x * self.scale + self.shift
-        skips = []
-        for stage in self.stages:
-            x = stage(x)
-            skips.append(x)
-        x = skips.pop()
-        for up in self.up:
-            skip = skips.pop()
-            x = up(torch.cat([nn.functional.interpolate(x, size=skip.shape[-2:], mode="bilinear"), skip], 1))
-        return self.head(x)
-
-
-NETWORKS = {"unet": CornerNet, "mobilenet_v3_small": MobileCornerNet}  # localiser.json's "network"
-
-
 STRIDE = 4  # heatmap cell size in network-input pixels
 # How heatmaps become an outline (``decode_heatmaps``). A localiser records the version it was
 # trained with and keeps being read that way, so the models cut out with it see what they learned
@@ -160,12 +77,16 @@ MASK_AGREEMENT = 0.85  # the outline's IoU with the predicted document mask that
 PRESENCE_CELLS = 16  # a document's presence: the mask's 16th strongest cell in the photo (1% of it at 160 px)
 
 
-def to_input(img: Image.Image | np.ndarray, image_size: int, pad: int) -> torch.Tensor:
-    """(3, S, S) tensor: the image squashed to ``image_size`` and padded with zeros (mid-grey)."""
-    a = np.asarray(img.convert("RGB")) if isinstance(img, Image.Image) else img
+def to_input(img: Image.Image | np.ndarray, image_size: int, pad: int) -> np.ndarray:
+    """(3, S, S) float32 array: the image squashed to ``image_size`` and padded with zeros (mid-grey).
+    A large image is first box-reduced by a whole factor (Pillow's ``reduce``), which costs a
+    fraction of OpenCV's area resampling over every pixel."""
+    img = Image.fromarray(img) if isinstance(img, np.ndarray) else img.convert("RGB")
+    factor = min(img.width, img.height) // image_size
+    a = np.asarray(img.reduce(factor) if factor > 1 else img)
     a = cv2.resize(a, (image_size, image_size), interpolation=cv2.INTER_AREA)
-    x = (torch.from_numpy(a).permute(2, 0, 1).float() - 127.5) / 64
-    return nn.functional.pad(x, (pad, pad, pad, pad))
+    x = (a.transpose(2, 0, 1).astype(np.float32) - 127.5) / 64
+    return np.pad(x, ((0, 0), (pad, pad), (pad, pad)))
 
 
 def image_to_canvas(quad: np.ndarray, size: tuple[int, int], image_size: int, pad: int) -> np.ndarray:
@@ -175,6 +96,12 @@ def image_to_canvas(quad: np.ndarray, size: tuple[int, int], image_size: int, pa
 
 def canvas_to_image(quad: np.ndarray, size: tuple[int, int], image_size: int, pad: int) -> np.ndarray:
     return (quad - pad) * (np.array(size, float) / image_size)
+
+
+def network_name(config: dict) -> str:
+    """The network a localiser's ``localiser.json`` names (``networks.NETWORKS``): those written before
+    it said are the from-scratch U-Net."""
+    return config.get("network", "unet")
 
 
 def decode_version(config: dict) -> int:
@@ -225,7 +152,7 @@ class Readings(NamedTuple):
     presence: np.ndarray  # (N,) the document mask's ``PRESENCE_CELLS``-th strongest cell inside the photo
 
 
-def decode_heatmaps(logits: torch.Tensor, image_cells: int, sizes: np.ndarray | None = None,
+def decode_heatmaps(logits: np.ndarray, image_cells: int, sizes: np.ndarray | None = None,
                     decode: int = DECODE_VERSION, window: int = 2, candidates: int = 7) -> Readings:
     """Each image's outline (``Readings``). From decoding 3 an image with no ``plausible`` outline
     gets NaN corners. ``presence`` says whether there is a document at all, wherever its corners
@@ -243,13 +170,12 @@ def decode_heatmaps(logits: torch.Tensor, image_cells: int, sizes: np.ndarray | 
     of its (2 * window + 1)^2 neighbourhood. ``image_cells``: the photo's side on the heatmap, which
     pads it equally on every side; ``sizes``: each photo's own (width, height), which the network's
     square input squashed (whether an outline is ``plausible`` depends on it; None: square)."""
-    prob = torch.sigmoid(logits[:, :4])
-    combined = torch.sigmoid(logits[:, 4])
-    mask = torch.sigmoid(logits[:, 5]).numpy()
-    local_max = combined == nn.functional.max_pool2d(combined[:, None], 2 * window + 1, 1, window)[:, 0]
-    strongest = (combined * local_max).flatten(1).topk(4 * candidates).indices.numpy()
-    prob, combined = prob.numpy(), combined.numpy()
+    maps = 1 / (1 + np.exp(-logits.astype(np.float32)))
+    prob, combined, mask = maps[:, :4], maps[:, 4], maps[:, 5]
     n, _, h, w = prob.shape
+    neighbourhood = np.ones((2 * window + 1, 2 * window + 1), np.uint8)
+    local_max = np.stack([m == cv2.dilate(m, neighbourhood) for m in combined])
+    strongest = np.argsort(-(combined * local_max).reshape(n, -1), axis=1, kind="stable")[:, :4 * candidates]
     padded = np.pad(combined, ((0, 0), (window, window), (window, window)))
     offsets = np.arange(-window, window + 1)
     corners, peaks, agreement = np.full((n, 4, 2), np.nan), np.zeros((n, 4)), np.zeros(n)
@@ -352,11 +278,10 @@ def quad_mask(quad: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 class Localiser:
-    """The learned localiser: loaded once (``classifier.artifact.load_localiser``), then
-    ``locate(img)`` per image."""
+    """The learned localiser: its ``localiser.json`` and its network's forward function (float32
+    inputs in, heatmap logits out), made once, then ``locate(img)`` per image."""
 
-    def __init__(self, net: nn.Module, config: dict):
-        self.net = net.eval()
+    def __init__(self, config: dict, forward: Callable[[np.ndarray], np.ndarray]):
         self.config = config
         self.image_size = int(config["image_size"])
         self.pad = int(config["pad"])
@@ -364,31 +289,24 @@ class Localiser:
         self.decode = decode_version(config)
         # below this presence, no document is in view (``Localisation.no_document``); None: not measured
         self.presence_threshold = config.get("presence_threshold")
-        self._forward = self.net
-
-    @classmethod
-    def untrained(cls, config: dict) -> "Localiser":
-        """The network ``config`` describes, with weights still to load."""
-        return cls(NETWORKS[config.get("network", "unet")](tuple(config["widths"])), config)
+        self.forward = forward
 
     @property
     def network(self) -> str:
-        return self.config.get("network", "unet")  # localisers before MobileCornerNet do not say
+        return network_name(self.config)
 
-    def serve(self, freeze: bool = True) -> None:
-        """Ready for a server: concurrent ``locate`` calls share forward passes, of a frozen graph."""
-        side = self.image_size + 2 * self.pad
-        self._forward = BatchedForward(frozen(self.net, torch.zeros(1, 3, side, side)) if freeze else self.net)
+    @property
+    def input_side(self) -> int:
+        return self.image_size + 2 * self.pad
 
-    @torch.inference_mode()
     def locate(self, img: Image.Image) -> Localisation:
         """The document's corners in ``img``, in image-geometric order (see the module docstring)."""
         x = to_input(img, self.image_size, self.pad)[None]
-        read = decode_heatmaps(self._forward(x), self.image_size // STRIDE, np.array([img.size]), self.decode)
+        read = decode_heatmaps(self.forward(x), self.image_size // STRIDE, np.array([img.size]), self.decode)
         quad, confidence = found_outline(read.corners[0], read.peaks[0], read.agreement[0], self.threshold,
                                          self.decode)
-        if quad is not None:
-            quad = order_corners(canvas_to_image(quad, img.size, self.image_size, self.pad))
+        if quad is not None:  # to 0.1 px: runtimes that differ in the last float bits cut out the same pixels
+            quad = order_corners(canvas_to_image(quad, img.size, self.image_size, self.pad)).round(1)
         if self.presence_threshold is None:
             return Localisation(quad, confidence)
         presence = float(read.presence[0])
@@ -409,16 +327,20 @@ def order_corners(quad: np.ndarray) -> np.ndarray:
     return np.roll(quad, -int(np.argmin(quad.sum(axis=1))), axis=0)
 
 
-def rectify(img: Image.Image, quad: np.ndarray, long_side: int = 640) -> Image.Image:
+def rectify(img: Image.Image, quad: np.ndarray, long_side: int = 640,
+            size: tuple[int, int] | None = None) -> Image.Image:
     """The document inside ``quad`` warped flat, ``quad[0]`` becoming the output's top-left and
     the quad running clockwise: the width from the mean of the first and third edges, the height
     from the second and fourth, scaled so the longer side is ``long_side`` (so landscape or
-    portrait as the quad is). Parts outside the image come out black."""
+    portrait as the quad is), or squashed to ``size`` (w, h). Parts outside the image come out black."""
     q = np.asarray(quad, np.float64)
     width = (np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])) / 2
     height = (np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2
-    scale = long_side / max(width, height, 1e-6)
-    w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    if size is None:
+        scale = long_side / max(width, height, 1e-6)
+        w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    else:
+        (w, h), scale = size, min(size[0] / max(width, 1e-6), size[1] / max(height, 1e-6))
     dst = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
     m = cv2.getPerspectiveTransform(np.float32(q), dst)
     # Edge coordinates (image spans [0, W]) to the pixel-centre ones OpenCV warps with.

@@ -1,4 +1,5 @@
-"""Serving: backbone, localiser and head loaded once, then any number of classifications."""
+"""Serving: backbone, localiser and head loaded once, then any number of classifications. On the CPU
+they run as the model's ONNX graphs, and this module never imports torch (``classifier.graphs``)."""
 from __future__ import annotations
 
 import time
@@ -6,17 +7,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-import torch
+import numpy as np
 from PIL import Image
 
 from classifier import artifact
-from classifier.backbone import BackboneSpec, check_compatible, load_backbone
 from classifier.bands import UNSUPPORTED_LABEL, ConfidenceBand
-from classifier.device import resolve_device
-from classifier.errors import BackboneUnavailable, InvalidImage
-from classifier.images import ImageSource, load_image, to_tensor
-from classifier.inference import BatchedForward, frozen
-from classifier.localise import Localisation
+from classifier.device import describe, resolve_device
+from classifier.errors import InvalidImage
+from classifier.graphs import OnnxGraphs
+from classifier.images import ImageSource, load_image, to_array
+from classifier.inference import BatchedForward
+from classifier.localise import Localisation, Localiser
 from classifier.openset import NO_OUTLINE_NOVELTY
 from classifier.preprocessing import document_view
 
@@ -62,24 +63,28 @@ class Predictor:
     (``BatchedForward``)."""
 
     def __init__(self, model_dir: Path, weights: str | Path | None = None, threads: int | None = None,
-                 top_k: int = 3, device: str = "cpu", freeze: bool = True):
-        """``threads``: torch's intra-op threads for this process (None leaves torch's default).
-        ``device``: where the backbone runs (``classifier.device``); the localiser and head stay on the CPU.
-        ``freeze``: run the networks on the CPU as frozen graphs (``inference.frozen``), not eager."""
-        self.model = artifact.load_model(model_dir)
-        if threads:
-            torch.set_num_threads(threads)
-        self.device = resolve_device(device)
-        extractor, spec = load_backbone(self.model.backbone.name, _weights_for(self.model.backbone, weights))
-        check_compatible(self.model.backbone, spec)
+                 top_k: int = 3, device: str = "cpu", runtime: str | None = None):
+        """``threads``: the runtime's threads for one forward pass (None: its default).
+        ``device``: where the backbone runs (``classifier.device``). ``runtime``: "onnx", every network
+        as the model's ONNX graph, on the CPU only; or "torch", the model's torch modules, from
+        ``weights``, the backbone weights file it was trained with (``IDCLASS_BACKBONE_WEIGHTS``).
+        None: ONNX on the CPU, torch on a GPU."""
+        self.model = artifact.read_model(model_dir)
         self.prep = self.model.preprocessing
-        backbone = PooledFeatures(extractor, self.prep.pooling, self.prep.rotations).to(self.device)
-        if freeze and self.device.type == "cpu":
-            backbone = frozen(backbone, torch.zeros(1, 3, self.prep.size, self.prep.size))
-        self._passes = BatchedForward(lambda batch: backbone(batch.to(self.device)).cpu())
-        self.localiser = artifact.model_localiser(model_dir, self.prep)
-        if self.localiser:
-            self.localiser.serve(freeze)
+        device = resolve_device(device)
+        if (runtime or ("onnx" if device == "cpu" else "torch")) == "onnx":
+            if device != "cpu":
+                raise ValueError("ONNX graphs run on the CPU; a GPU runs the torch modules")
+            self.graphs = OnnxGraphs(model_dir, self.model, threads)
+        else:
+            from classifier.torch_graphs import TorchGraphs  # torch: only where it is asked for
+
+            self.graphs = TorchGraphs(model_dir, self.model, weights, device, threads)
+        self.device = describe(device, self.graphs.threads)
+        self._passes = BatchedForward(self.graphs.features)
+        localiser_dir = artifact.model_localiser_dir(model_dir, self.prep)
+        self.localiser = (Localiser(artifact.read_localiser(localiser_dir), BatchedForward(self.graphs.localise))
+                          if localiser_dir else None)
         self.calibration = self.model.calibration
         self.open_set = self.model.open_set  # None for a model trained before open-set answers
         self.top_k = top_k
@@ -141,15 +146,14 @@ class Predictor:
         localiser = self.localiser if localise else None
         n = len(decoded)
         t_decoded = time.perf_counter()
-        views = [document_view(img, localiser) for img in decoded]
+        views = [document_view(img, localiser, self.prep) for img in decoded]
         t1 = time.perf_counter()
-        batch = torch.stack([to_tensor(view, self.prep.size, self.prep.resize) for view, _ in views])
+        batch = np.stack([to_array(view, self.prep.size, self.prep.resize) for view, _ in views])
         features = self._passes(batch)
         t2 = time.perf_counter()
-        with torch.inference_mode():
-            logits, hidden = self.model.head.logits_and_hidden(features)
-            probs = torch.softmax(logits / self.model.temperature, 1)
-            novelty = self.model.head.novelty(hidden).tolist() if self.open_set else [None] * n
+        logits, novelty = self.graphs.head(features)
+        probs = softmax(logits / self.model.temperature)
+        novelty = novelty.tolist() if self.open_set else [None] * n
         t3 = time.perf_counter()
         per_image = {"decode_ms": decode_s * 1000 / n, "localise_ms": (t1 - t_decoded) * 1000 / n,
                      "features_ms": (t2 - t1) * 1000 / n, "head_ms": (t3 - t2) * 1000 / n,
@@ -157,12 +161,11 @@ class Predictor:
         return [self._classification(p, img, found, nov, per_image)
                 for p, img, (_, found), nov in zip(probs, decoded, views, novelty)]
 
-    def _classification(self, probs: torch.Tensor, img, found: Localisation | None, novelty: float | None,
+    def _classification(self, probs: np.ndarray, img, found: Localisation | None, novelty: float | None,
                         timings) -> Classification:
         classes, names = self.model.classes, self.model.display_names
-        scores, order = probs.sort(descending=True)
-        top = [Alternative(classes[i], names[classes[i]], float(s))
-               for s, i in zip(scores[: self.top_k].tolist(), order[: self.top_k].tolist())]
+        order = np.argsort(-probs, kind="stable")[: self.top_k]
+        top = [Alternative(classes[i], names[classes[i]], float(probs[i])) for i in order]
         width, height = img.info["original_size"]
         band = self.calibration.band(top[0].score)
         if found is not None and not found.found and (self.open_set is None or self.open_set.no_outline_rejected):
@@ -182,23 +185,8 @@ class Predictor:
                               timings_ms=dict(timings))
 
 
-class PooledFeatures(torch.nn.Module):
-    """The extractor with the model's pooling and rotations fixed: one tensor in, features out."""
-
-    def __init__(self, extractor: torch.nn.Module, pooling: str, rotations: int):
-        super().__init__()
-        self.extractor, self.pooling, self.rotations = extractor, pooling, rotations
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.extractor(x, self.pooling, self.rotations)
-
-
-def _weights_for(spec: BackboneSpec, weights: str | Path | None) -> str | Path | None:
-    """The weights to load for a model: the operator's file, or what the model names."""
-    if spec.weights_id == "random":
-        return "random"
-    if spec.weights_id.startswith("sha256:") and not weights:
-        raise BackboneUnavailable(
-            f"This model was trained with a local backbone weights file ({spec.weights_id}); set "
-            "IDCLASS_BACKBONE_WEIGHTS to that file.")
-    return weights or None
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Rows of probabilities (in float64, then float32: torch's softmax to float rounding)."""
+    z = logits.astype(np.float64)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return (z / z.sum(axis=1, keepdims=True)).astype(np.float32)

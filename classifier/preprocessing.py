@@ -10,6 +10,9 @@ from PIL import Image
 from classifier.localise import Localisation, Localiser, rectify
 
 
+VIEWS = 2  # bump when ``document_view`` changes what a view looks like: cached training features are remade
+
+
 @dataclass(frozen=True)
 class Preprocessing:
     # 224, one pass: the cut-out document fills the frame, and the head learns quarter turns from
@@ -22,13 +25,18 @@ class Preprocessing:
 
     def key(self) -> str:
         loc = hashlib.sha256(self.localiser.encode()).hexdigest()[:12] if self.localiser else "none"
-        return f"{self.resize}{self.size}-{self.pooling}-r{self.rotations}-loc{loc}"
+        return f"{self.resize}{self.size}-{self.pooling}-r{self.rotations}-loc{loc}-v{VIEWS}"
 
 
-def document_view(img: Image.Image, localiser: Localiser | None) -> tuple[Image.Image, Localisation | None]:
+def document_view(img: Image.Image, localiser: Localiser | None,
+                  prep: Preprocessing) -> tuple[Image.Image, Localisation | None]:
     """What the classifier looks at, in training and in serving alike: the document cut
-    out and straightened when the localiser finds it confidently, else the whole image."""
+    out and straightened when the localiser finds it confidently, else the whole image. Squashed
+    (the default), the document is warped straight to the model's input size, in one resampling."""
     if localiser is None:
         return img, None
     found = localiser.locate(img)
-    return (rectify(img, found.quad) if found.found else img), found
+    if not found.found:
+        return img, found
+    size = (prep.size, prep.size) if prep.resize == "squash" else None
+    return rectify(img, found.quad, size=size), found

@@ -122,7 +122,7 @@ def _load(identity: artifact.ModelIdentity | None, previous: Predictor | None) -
     folder = identity.folder if identity else settings.IDCLASS_MODEL_DIR
     try:
         predictor = Predictor(folder, weights=settings.IDCLASS_BACKBONE_WEIGHTS or None,
-                              threads=settings.IDCLASS_TORCH_THREADS)
+                              threads=settings.IDCLASS_INFERENCE_THREADS)
     except ClassifierError as exc:
         keeping = f"model {previous.version} still serves" if previous else "no model to serve"
         logger.error("model in %s not loaded, %s: %s", folder, keeping, exc.message)
@@ -142,7 +142,7 @@ def forget_predictor() -> None:
 
 def use_predictor(predictor: Predictor) -> None:
     """Serve `predictor`, loaded elsewhere from IDCLASS_MODEL_DIR, as if this process had loaded
-    it there (tests share one: loading freezes graphs, which takes seconds)."""
+    it there (tests share one: loading takes a moment)."""
     global _served
     forget_predictor()
     with _lock:

@@ -195,9 +195,9 @@ IDCLASS_REQUIRE_LOGIN = env_bool("IDCLASS_REQUIRE_LOGIN", False)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "upload"
 IDCLASS_FEATURE_CACHE = env_path("IDCLASS_FEATURE_CACHE", BASE_DIR / ".cache" / "features")
-# torch threads per process for one forward pass: OMP_NUM_THREADS when set (several server processes
+# threads per process for one forward pass: OMP_NUM_THREADS when set (several server processes
 # on one machine should share the cores out), else all cores but at most 4, where more stop paying.
-IDCLASS_TORCH_THREADS = env_number("OMP_NUM_THREADS", 0) or max(1, min(4, os.cpu_count() or 1))
+IDCLASS_INFERENCE_THREADS = env_number("OMP_NUM_THREADS", 0) or max(1, min(4, os.cpu_count() or 1))
 
 # Let uploads up to the limit through Django's own guard; the view answers 413 above it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = IDCLASS_UPLOAD_MAX_BYTES + 1024 * 1024

@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --upgrade pip
 fi
-stamp=".venv/.installed-$(sha256sum "$requirements" requirements.txt | sha256sum | cut -c1-16)"
+stamp=".venv/.installed-$(cat "$requirements" requirements*.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "Installing $requirements into .venv (the first time takes a few minutes: PyTorch is large)..."
   .venv/bin/pip install --quiet --disable-pip-version-check -r "$requirements"

@@ -5,17 +5,19 @@ import json
 import pytest
 import torch
 
-from classifier import artifact
-from classifier.backbone import BackboneSpec, check_compatible
+from classifier import artifact, weights
+from classifier.artifact import BackboneSpec
+from classifier.backbone import check_compatible
 from classifier.bands import Calibration
 from classifier.errors import ClassifierError, ModelMismatch, ModelNotFound, ModelUnreadable
+from classifier.export import export_model
 from classifier.head import MLPHead
 from classifier.predictor import Predictor
 
 SMALL_FEATURES = 576
 
 
-def small_model(weights_id="random") -> artifact.TrainedModel:
+def small_model(weights_id="random") -> weights.TrainedModel:
     torch.manual_seed(0)
     head = MLPHead(SMALL_FEATURES, 3, hidden=32)
     head.set_feature_stats(torch.randn(20, SMALL_FEATURES))
@@ -28,13 +30,13 @@ def small_model(weights_id="random") -> artifact.TrainedModel:
         "head": {"in_features": SMALL_FEATURES, "hidden": 32, "dropout": 0.3},
         "temperature": 1.5, "calibration": Calibration(0.9, 0.05, 40).to_dict(),
     }
-    return artifact.TrainedModel(head.eval(), metadata)
+    return weights.TrainedModel(head.eval(), metadata)
 
 
 def test_save_load_round_trip(tmp_path):
     model = small_model()
-    artifact.save_model(model, tmp_path / "m")
-    loaded = artifact.load_model(tmp_path / "m")
+    weights.save_model(model, tmp_path / "m")
+    loaded = weights.load_model(tmp_path / "m")
     assert loaded.metadata == json.loads(json.dumps(model.metadata))
     x = torch.randn(4, SMALL_FEATURES)
     with torch.no_grad():
@@ -45,15 +47,15 @@ def test_save_load_round_trip(tmp_path):
 
 def test_make_current_points_at_newest(tmp_path):
     for name in ("v1", "v2"):
-        artifact.save_model(small_model(), tmp_path / name)
+        weights.save_model(small_model(), tmp_path / name)
         artifact.make_current(tmp_path / name)
     assert (tmp_path / "current").resolve() == (tmp_path / "v2").resolve()
-    assert artifact.load_model(tmp_path / "current").version == "test-1"
+    assert weights.load_model(tmp_path / "current").version == "test-1"
 
 
 def test_missing_model_says_how_to_train(tmp_path):
     with pytest.raises(ModelNotFound, match="train_classifier"):
-        artifact.load_model(tmp_path)
+        weights.load_model(tmp_path)
 
 
 def rewrite_metadata(folder, change, name="metadata.json"):
@@ -62,10 +64,10 @@ def rewrite_metadata(folder, change, name="metadata.json"):
 
 
 def test_wrong_schema_version_is_refused(tmp_path):
-    artifact.save_model(small_model(), tmp_path)
+    weights.save_model(small_model(), tmp_path)
     rewrite_metadata(tmp_path, lambda m: m | {"schema_version": 99})
     with pytest.raises(ModelMismatch, match="schema version 99"):
-        artifact.load_model(tmp_path)
+        weights.load_model(tmp_path)
 
 
 @pytest.mark.parametrize("damage", [
@@ -80,25 +82,25 @@ def test_wrong_schema_version_is_refused(tmp_path):
                  id="unknown-preprocessing"),
 ])
 def test_damaged_model_is_unreadable_not_a_crash(tmp_path, damage):
-    artifact.save_model(small_model(), tmp_path)
+    weights.save_model(small_model(), tmp_path)
     damage(tmp_path)
     with pytest.raises(ModelUnreadable, match="Retrain the model"):
-        artifact.load_model(tmp_path)
+        weights.load_model(tmp_path)
 
 
 def test_localiser_follows_the_same_format(tmp_path):
-    shipped = artifact.load_localiser()
-    artifact.save_localiser(shipped.net, shipped.config, tmp_path)
+    net, config = weights.load_localiser_network()
+    weights.save_localiser(net, config, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["localiser.json", "localiser.safetensors"]
     assert json.loads((tmp_path / "localiser.json").read_text())["schema_version"] == artifact.LOCALISER.schema_version
     assert artifact.localiser_id(tmp_path) == artifact.localiser_id()
-    reloaded = artifact.load_localiser(tmp_path)
-    assert all(torch.equal(a, b) for a, b in zip(shipped.net.state_dict().values(), reloaded.net.state_dict().values()))
+    reloaded, _ = weights.load_localiser_network(tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), reloaded.state_dict().values()))
     rewrite_metadata(tmp_path, lambda m: m | {"schema_version": 0}, "localiser.json")
     with pytest.raises(ModelMismatch, match="schema version 0"):
-        artifact.load_localiser(tmp_path)
+        weights.load_localiser(tmp_path)
     with pytest.raises(ModelNotFound, match="train_localiser"):
-        artifact.load_localiser(tmp_path / "nothing-here")
+        weights.load_localiser(tmp_path / "nothing-here")
 
 
 def test_every_model_failure_is_one_family():
@@ -114,18 +116,35 @@ def test_check_compatible():
         check_compatible(BackboneSpec("large", "random"), BackboneSpec("small", "random"))
 
 
-def test_predictor_refuses_head_trained_on_other_weights(tmp_path):
+def test_exporting_refuses_a_head_trained_on_other_weights(tmp_path):
     from torchvision.models import mobilenet_v3_small
     other = tmp_path / "other.pth"
     torch.save(mobilenet_v3_small().state_dict(), other)
-    artifact.save_model(small_model(weights_id="sha256:" + "0" * 64), tmp_path / "m")
+    weights.save_model(small_model(weights_id="sha256:" + "0" * 64), tmp_path / "m")
     with pytest.raises(ModelMismatch, match="was trained on backbone small"):
-        Predictor(tmp_path / "m", weights=other)
+        export_model(tmp_path / "m", other)
+
+
+def test_a_model_without_graphs_says_how_to_export_them(tmp_path):
+    weights.save_model(small_model(), tmp_path / "m")
+    with pytest.raises(ModelMismatch, match="export_model"):
+        Predictor(tmp_path / "m")
+    assert sorted(export_model(tmp_path / "m", None)) == ["backbone", "head"]  # it does not localise
+    assert sorted(artifact.read_model(tmp_path / "m").graphs) == ["backbone", "head"]
+
+
+def test_a_damaged_graph_is_refused(tmp_path):
+    weights.save_model(small_model(), tmp_path / "m")
+    export_model(tmp_path / "m", None)
+    (tmp_path / "m" / artifact.GRAPHS["head"]).write_bytes(b"not a graph")
+    with pytest.raises(ModelUnreadable, match="export_model"):
+        Predictor(tmp_path / "m")
 
 
 def test_predictor_uses_saved_model(tmp_path):
     from PIL import Image
-    artifact.save_model(small_model(), tmp_path / "m")
+    weights.save_model(small_model(), tmp_path / "m")
+    export_model(tmp_path / "m", None)
     prediction = Predictor(tmp_path / "m").predict(Image.new("RGB", (300, 200), (200, 180, 160)))
     assert prediction.document_type in ("a_id", "b_passport", "c_id")
     assert prediction.label.startswith(("ID Card of", "Passport of"))
@@ -137,13 +156,13 @@ def test_predictor_uses_saved_model(tmp_path):
 
 def test_model_identity_changes_with_the_model_current_points_at(tmp_path):
     assert artifact.model_identity(tmp_path / "current") is None
-    artifact.save_model(small_model(), tmp_path / "v1")
+    weights.save_model(small_model(), tmp_path / "v1")
     artifact.make_current(tmp_path / "v1")
     first = artifact.model_identity(tmp_path / "current")
     assert first is not None and first == artifact.model_identity(tmp_path / "current")
-    artifact.save_model(small_model(), tmp_path / "v2")
+    weights.save_model(small_model(), tmp_path / "v2")
     artifact.make_current(tmp_path / "v2")
     second = artifact.model_identity(tmp_path / "current")
     assert second not in (None, first)
-    artifact.save_model(small_model(), tmp_path / "v2")  # retrained in place: the same folder, new metadata
+    weights.save_model(small_model(), tmp_path / "v2")  # retrained in place: the same folder, new metadata
     assert artifact.model_identity(tmp_path / "current") not in (None, second)

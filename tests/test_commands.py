@@ -5,7 +5,7 @@ import urllib.error
 import pytest
 from django.core.management import CommandError, call_command
 
-from classifier import artifact
+from classifier import artifact, weights
 
 
 def test_train_then_evaluate(demo_train_dir, backbone_weights, settings, tmp_path, capsys):
@@ -13,7 +13,7 @@ def test_train_then_evaluate(demo_train_dir, backbone_weights, settings, tmp_pat
     out = tmp_path / "model"
     call_command("train_classifier", str(demo_train_dir), "--backbone", "small", "--epochs", "30", "--out", str(out),
                  "--views-per-class", "10", "--input-size", "160", "--rotations", "1")
-    assert artifact.load_model(out).metadata["backbone"]["name"] == "small"
+    assert weights.load_model(out).metadata["backbone"]["name"] == "small"
     assert not (tmp_path / "current").exists()  # --out writes exactly there and nothing else
     call_command("evaluate_classifier", str(demo_train_dir), "--model", str(out), "--report-dir", str(tmp_path / "r"))
     printed = capsys.readouterr().out
@@ -49,7 +49,7 @@ def test_evaluating_on_types_the_model_does_not_know_says_which(trained_model_di
     settings.IDCLASS_BACKBONE_WEIGHTS = backbone_weights
     (tmp_path / "data" / "xyz_passport").mkdir(parents=True)
     (tmp_path / "data" / "xyz_passport" / "a.png").write_bytes(b"an image of a type no model knows")
-    known = artifact.load_model(trained_model_dir).classes
+    known = weights.load_model(trained_model_dir).classes
     with pytest.raises(CommandError, match=f"found xyz_passport; the model knows {', '.join(known)}.*--unknown"):
         call_command("evaluate_classifier", str(tmp_path / "data"), "--model", str(trained_model_dir),
                      "--report-dir", str(tmp_path / "r"))

@@ -57,7 +57,7 @@ def test_classify_images_writes_a_hostile_file_name_and_type_name_inert(hostile_
 
 def test_predictions_csv_writes_a_hostile_type_name_inert(hostile_model, backbone_weights, demo_train_dir,
                                                           tmp_path):
-    predictor = Predictor(hostile_model, weights=backbone_weights, freeze=False)
+    predictor = Predictor(hostile_model, weights=backbone_weights)
     known = sorted(p for p in demo_train_dir.iterdir() if p.is_dir())[0]
     (tmp_path / "data" / known.name).mkdir(parents=True)
     shutil.copy(sorted(known.glob("*.jpg"))[0], tmp_path / "data" / known.name / "photo.jpg")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from classifier.artifact import load_model, localiser_id
+from classifier.artifact import localiser_id, read_model
 from classifier.bands import Calibration, ConfidenceBand
 from classifier.localise import Localisation
 from classifier.openset import NO_OUTLINE_NOVELTY, OpenSetRule
@@ -27,7 +27,7 @@ def captures(tmp_path_factory):
 
 
 def test_model_records_the_localiser(trained_model_dir):
-    assert load_model(trained_model_dir).metadata["preprocessing"]["localiser"].startswith("sha256:")
+    assert read_model(trained_model_dir).metadata["preprocessing"]["localiser"].startswith("sha256:")
 
 
 def test_found_document_is_classified_rectified(served_model, captures):

@@ -1,15 +1,15 @@
 import cv2
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from benchmarks.localise import locate_classical
 from benchmarks.reference_files import PHOTOS
-from classifier.artifact import LOCALISER, LOCALISER_DIR, load_localiser
+from classifier.artifact import LOCALISER, LOCALISER_DIR
+from classifier.weights import load_localiser
 from classifier.images import load_image
 from classifier.localise import (DECODE_VERSION, STRIDE, Localiser, decode_heatmaps, order_corners,
-                                 found_outline, plausible, rectify)
+                                 found_outline, plausible, rectify, to_input)
 from classifier.synth.augment import simulate_capture
 from classifier.synth.demo import DOC_TYPES, render_document
 from classifier.training.metrics import localisation_metrics, polygon_iou
@@ -63,7 +63,26 @@ def test_rectify_restores_an_upright_document_of_the_right_proportions(doc):
     assert red[300:, 300:].mean() < 20
 
 
-def heatmap_logits(peaks: list[tuple[int, int, float]], mask_quad: np.ndarray, cells: int = 56) -> torch.Tensor:
+def test_rectify_squashes_to_a_size_in_one_warp(doc):
+    quad = np.array([[500, 60], [520, 420], [280, 430], [260, 70]], float)
+    flat = rectify(photograph(doc, quad), quad, size=(224, 224))
+    assert flat.size == (224, 224)
+    a = np.asarray(flat, dtype=float)
+    red = a[..., 0] - (a[..., 1] + a[..., 2]) / 2
+    assert red[5:40, 5:40].mean() > 150 and red[150:, 150:].mean() < 20  # the red block is back at the top-left
+
+
+def test_the_localisers_input_is_the_photo_squashed_and_padded():
+    gradient = np.tile(np.linspace(0, 255, 1000, dtype=np.float32), (700, 1))
+    photo = np.repeat(gradient[..., None], 3, axis=2).astype(np.uint8)
+    x = to_input(photo, 160, 56)
+    assert x.shape == (3, 272, 272) and x.dtype == np.float32
+    assert (x[:, :56] == 0).all() and (x[:, :, -56:] == 0).all()  # mid-grey padding
+    row = x[0, 56 + 80, 56:-56] * 64 + 127.5  # back to pixel values
+    assert np.abs(row - np.linspace(0, 255, 160)).max() < 4  # the box reduction keeps the picture
+
+
+def heatmap_logits(peaks: list[tuple[int, int, float]], mask_quad: np.ndarray, cells: int = 56) -> np.ndarray:
     """Network output (1, 6, cells, cells) with the any-corner map peaking at (x, y) cells with
     probability p, the first four peaks also on their own corner's map, and the document mask."""
     prob = np.full((6, cells, cells), 1e-4, np.float32)
@@ -72,7 +91,7 @@ def heatmap_logits(peaks: list[tuple[int, int, float]], mask_quad: np.ndarray, c
         if k < 4:
             prob[k, y, x] = p
     cv2.fillPoly(prob[5], [np.int32(mask_quad)], 0.99)
-    return torch.from_numpy(np.log(prob / (1 - prob)))[None]
+    return np.log(prob / (1 - prob))[None]
 
 
 def test_decoding_prefers_the_corners_that_close_the_document_over_stronger_stray_peaks():

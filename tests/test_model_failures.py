@@ -5,17 +5,17 @@ import shutil
 
 import pytest
 
-from classifier.artifact import HEAD
+from classifier.artifact import GRAPHS, HEAD
 from benchmarks.server import gunicorn, multipart_image, request
 from tests.web import jpeg
 
 
-def garbage_head(model):
-    (model / HEAD.weights).write_bytes(b"not safetensors at all")
+def garbage_backbone_graph(model):
+    (model / GRAPHS["backbone"]).write_bytes(b"not an ONNX graph at all")
 
 
-def missing_head(model):
-    (model / HEAD.weights).unlink()
+def missing_head_graph(model):
+    (model / GRAPHS["head"]).unlink()
 
 
 def metadata_without_head(model):
@@ -24,23 +24,33 @@ def metadata_without_head(model):
     (model / HEAD.metadata).write_text(json.dumps(metadata))
 
 
-BROKEN_MODELS = [garbage_head, missing_head, metadata_without_head]
+def metadata_without_graphs(model):
+    """A model trained before idclass served ONNX graphs, not exported since."""
+    metadata = json.loads((model / HEAD.metadata).read_text())
+    del metadata["graphs"]
+    (model / HEAD.metadata).write_text(json.dumps(metadata))
 
 
-@pytest.mark.parametrize("damage", BROKEN_MODELS + ["garbage backbone weights"], ids=lambda d: getattr(d, "__name__", d))
+BROKEN_MODELS = [garbage_backbone_graph, missing_head_graph, metadata_without_head, metadata_without_graphs]
+
+
+@pytest.mark.parametrize("damage", BROKEN_MODELS, ids=lambda d: d.__name__)
 def test_a_broken_model_leaves_the_server_up_and_saying_why(tmp_path, trained_model_dir, backbone_weights, damage):
     model = tmp_path / "model"
     shutil.copytree(trained_model_dir, model)
-    weights = backbone_weights
-    if damage == "garbage backbone weights":
-        weights = str(tmp_path / "backbone.pth")
-        (tmp_path / "backbone.pth").write_bytes(b"\x80\x02 not a state_dict")
-    else:
-        damage(model)
-    with gunicorn(tmp_path, model, weights, workers=1) as (url, server):
+    damage(model)
+    with gunicorn(tmp_path, model, backbone_weights, workers=1) as (url, server):
         status, health = request(f"{url}/healthz")
         assert status == 503 and health["status"] == "unavailable"
         assert health["checks"]["model"] == health["reason"] and str(tmp_path) not in json.dumps(health)
         status, answer = request(f"{url}/api/v1/classify", *multipart_image(jpeg(400, 300)))
         assert status == 503 and answer["error"]["code"] == "model_unavailable"
         assert server.poll() is None
+
+
+def test_serving_on_the_cpu_needs_no_backbone_weights(tmp_path, trained_model_dir):
+    """The backbone graph holds its weights: IDCLASS_BACKBONE_WEIGHTS may name a damaged file, or none."""
+    (tmp_path / "backbone.pth").write_bytes(b"\x80\x02 not a state_dict")
+    with gunicorn(tmp_path, trained_model_dir, str(tmp_path / "backbone.pth"), workers=1) as (url, server):
+        status, answer = request(f"{url}/api/v1/classify", *multipart_image(jpeg(400, 300)))
+        assert status == 201 and answer["model_version"]

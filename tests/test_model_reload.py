@@ -130,7 +130,7 @@ def test_a_model_that_fails_to_load_leaves_the_old_one_serving(client, models, d
     _, image = demo_image
     serving.get_predictor()
     broken = copy_model(models / "a", models / "c", "c")
-    (broken / "head.safetensors").write_bytes(b"not a safetensors file")
+    (broken / artifact.GRAPHS["head"]).write_bytes(b"not an ONNX graph")
     artifact.make_current(broken)
 
     def health_with_error():
@@ -141,7 +141,8 @@ def test_a_model_that_fails_to_load_leaves_the_old_one_serving(client, models, d
     assert body["status"] == "ok" and body["model_version"] == "a"
     assert "ModelUnreadable" in body["reload_error"] and str(models) not in body["reload_error"]
     assert classify(client, image) == "a"
-    assert any(r.levelname == "ERROR" and str(broken / "head.safetensors") in r.getMessage() for r in caplog.records)
+    assert any(r.levelname == "ERROR" and str(broken / artifact.GRAPHS["head"]) in r.getMessage()
+               for r in caplog.records)
 
     artifact.make_current(copy_model(models / "a", models / "d", "d"))
     wait_for(lambda: classify(client, image) == "d")
@@ -163,7 +164,7 @@ def test_a_changed_localiser_in_the_model_folder_is_noticed(models):
 def test_a_failure_is_not_tried_again_until_the_folder_changes(models, monkeypatch):
     serving.get_predictor()
     broken = copy_model(models / "a", models / "c", "c")
-    (broken / "head.safetensors").write_bytes(b"")
+    (broken / artifact.GRAPHS["head"]).write_bytes(b"")
     artifact.make_current(broken)
     wait_for(serving.reload_error)
     loads = []

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from classifier import artifact
+from classifier import artifact, weights
 from classifier.bands import UNSUPPORTED_LABEL, ConfidenceBand
 from classifier.head import MLPHead
 from classifier.openset import OpenSetRule
@@ -34,7 +34,7 @@ def test_novelty_is_zero_at_a_reference_and_grows_away_from_them():
 
 
 def test_a_trained_model_keeps_references_and_its_threshold(trained_model_dir):
-    model = artifact.load_model(trained_model_dir)
+    model = weights.load_model(trained_model_dir)
     rule = model.open_set
     assert rule is not None and rule.n_validation == model.metadata["validation"]["n"]
     assert model.head.references.shape == (model.metadata["head"]["references"], model.metadata["head"]["hidden"])
@@ -44,13 +44,13 @@ def test_a_trained_model_keeps_references_and_its_threshold(trained_model_dir):
 def test_a_model_without_open_set_metadata_names_a_type_for_everything(trained_model_dir, tmp_path):
     """Models trained before open-set answers still load and serve as they did."""
     old = tmp_path / "old"
-    model = artifact.load_model(trained_model_dir)
+    model = weights.load_model(trained_model_dir)
     metadata = {k: v for k, v in model.metadata.items() if k != "open_set"}
     metadata["head"] = {k: v for k, v in metadata["head"].items() if k != "references"}
     head = MLPHead(metadata["head"]["in_features"], len(model.classes), metadata["head"]["hidden"])
     head.load_state_dict({k: v for k, v in model.head.state_dict().items() if k != "references"}, strict=False)
-    artifact.save_model(artifact.TrainedModel(head, metadata), old, trained_model_dir / artifact.MODEL_LOCALISER)
-    assert artifact.load_model(old).open_set is None
+    weights.save_model(weights.TrainedModel(head, metadata), old, trained_model_dir / artifact.MODEL_LOCALISER)
+    assert weights.load_model(old).open_set is None
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import shutil
 import pytest
 import torch
 
-from classifier import artifact
+from classifier import artifact, weights
 from classifier.errors import ModelMismatch
-from classifier.localise import CornerNet
+from classifier.networks import localiser_network
 from classifier.predictor import Predictor
 
 pytestmark = pytest.mark.skipif(not artifact.localiser_id(),
@@ -17,9 +17,9 @@ pytestmark = pytest.mark.skipif(not artifact.localiser_id(),
 
 def other_localiser(folder):
     """A localiser of the shipped shape and config with other (random) weights."""
-    shipped = artifact.load_localiser()
+    config = artifact.read_localiser(artifact.LOCALISER_DIR)
     torch.manual_seed(1)
-    return artifact.save_localiser(CornerNet(tuple(shipped.config["widths"])), shipped.config, folder)
+    return weights.save_localiser(localiser_network(config), config, folder)
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def shipped_elsewhere(monkeypatch, tmp_path):
 def test_training_copies_the_localiser_into_the_model(trained_model_dir):
     own = trained_model_dir / artifact.MODEL_LOCALISER
     assert sorted(p.name for p in own.iterdir()) == [artifact.LOCALISER.metadata, artifact.LOCALISER.weights]
-    recorded = artifact.load_model(trained_model_dir).preprocessing.localiser
+    recorded = artifact.read_model(trained_model_dir).preprocessing.localiser
     assert artifact.localiser_id(own) == recorded
 
 
@@ -63,16 +63,16 @@ def older_model(trained_model_dir, tmp_path):
 
 def test_an_older_model_uses_the_shipped_localiser_when_it_is_the_one(shipped_elsewhere, trained_model_dir, tmp_path):
     folder = older_model(trained_model_dir, tmp_path)
-    localiser = artifact.model_localiser(folder, artifact.load_model(folder).preprocessing)
-    assert localiser is not None and localiser.config == artifact.load_localiser(shipped_elsewhere).config
+    assert artifact.model_localiser_dir(folder, artifact.read_model(folder).preprocessing) == shipped_elsewhere
+    assert Predictor(folder).localiser.config == artifact.read_localiser(shipped_elsewhere)
 
 
 def test_an_older_model_says_which_localiser_it_needs(shipped_elsewhere, trained_model_dir, tmp_path):
     folder = older_model(trained_model_dir, tmp_path)
     other_localiser(shipped_elsewhere)
-    needed = artifact.load_model(folder).preprocessing.localiser
+    needed = artifact.read_model(folder).preprocessing.localiser
     with pytest.raises(ModelMismatch) as refused:
-        artifact.model_localiser(folder, artifact.load_model(folder).preprocessing)
+        artifact.model_localiser_dir(folder, artifact.read_model(folder).preprocessing)
     message = refused.value.message
     assert needed in message and artifact.localiser_id(shipped_elsewhere) in message
     assert str(folder / artifact.MODEL_LOCALISER) in message and "retrain" in message
@@ -82,7 +82,7 @@ def test_a_model_whose_own_localiser_was_swapped_is_refused(trained_model_dir, t
     folder = shutil.copytree(trained_model_dir, tmp_path / "model")
     other_localiser(folder / artifact.MODEL_LOCALISER)
     with pytest.raises(ModelMismatch, match="not the one this model was trained with"):
-        artifact.model_localiser(folder, artifact.load_model(folder).preprocessing)
+        artifact.model_localiser_dir(folder, artifact.read_model(folder).preprocessing)
 
 
 def test_the_model_identity_changes_with_its_localiser(trained_model_dir, tmp_path):

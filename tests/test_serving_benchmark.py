@@ -12,13 +12,16 @@ def test_the_serving_benchmark_measures_every_path(tmp_path, trained_model_dir, 
                   "--json", str(out)])
     result = json.loads(out.read_text())["backbones"]["small"]
     assert result["http"]["statuses"] == [201]  # every upload was answered, none refused
-    for figure in (result["limit"]["ms"], result["in_process"]["ms"], result["http"]["c1_p50_ms"],
-                   result["http"]["c2_rps"], result["in_process"]["features_ms"]):
+    for figure in (result["limit"]["ms"], result["limit"]["localise_ms"], result["in_process"]["ms"],
+                   result["http"]["c1_p50_ms"], result["http"]["c2_rps"], result["in_process"]["features_ms"],
+                   result["first_answer_s"]):
         assert figure > 0
-    assert result["targets"]["c1_over_limit_target"] == serving.C1_TARGET["small"]
+    assert result["http"]["uploads"] >= serving.UPLOADS_BEFORE_RSS and len(result["http"]["worker_rss_mb"]) == 1
+    assert result["targets"]["c1_over_limit_target"] == serving.C1_TARGET
     table = capsys.readouterr().out
     assert "| HTTP, concurrency 2, requests/s (p50 ms) |" in table
     assert "| in-process `Predictor.predict`, ms |" in table
+    assert "| each worker's RSS after the uploads, MB (target) |" in table
 
 
 def test_photos_are_phone_sized_jpegs(tmp_path):

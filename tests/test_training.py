@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from classifier import artifact
+from classifier import artifact, weights
 from classifier.bands import ConfidenceBand
 from classifier.head import MLPHead
 from classifier.localise import Localisation
@@ -30,7 +30,7 @@ def demo_test_dir(tmp_path_factory):
 
 
 def test_trains_and_generalises_to_other_seed(trained_model_dir, demo_test_dir, backbone_weights, tmp_path):
-    model = artifact.load_model(trained_model_dir)
+    model = weights.load_model(trained_model_dir)
     meta = model.metadata
     assert len(meta["classes"]) >= 8
     assert meta["backbone"]["name"] == "small"
@@ -87,7 +87,7 @@ def test_feature_cache_makes_retraining_skip_the_backbone(tmp_path, backbone_wei
 
 
 def test_cache_key_changes_with_weights_and_augmentation(tmp_path):
-    from classifier.backbone import BackboneSpec
+    from classifier.artifact import BackboneSpec
     prep = Preprocessing()
     a = FeatureCache(tmp_path, BackboneSpec("small", "sha256:aa"), prep, Augmentation(seed=0)).dir
     assert a != FeatureCache(tmp_path, BackboneSpec("small", "sha256:bb"), prep, Augmentation(seed=0)).dir
@@ -102,7 +102,7 @@ def test_cross_validation_reports_mean_and_std(tmp_path, backbone_weights):
     lines = []
     result = train_classifier([data], quick_config(backbone_weights, tmp_path / "cache", folds=3),
                               out_dir=tmp_path / "m", log=lines.append)
-    cv = artifact.load_model(result.model_dir).metadata["cross_validation"]
+    cv = weights.load_model(result.model_dir).metadata["cross_validation"]
     assert cv["folds"] == 3 and len(cv["accuracy"]) == 3
     assert cv["accuracy_std"] == pytest.approx(np.std(cv["accuracy"]))
     assert any(line.startswith("cross-validation: accuracy") for line in lines)

@@ -24,10 +24,11 @@ from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 from tqdm import tqdm
 
-from classifier import artifact
+from classifier import artifact, weights
 from classifier.backbone import load_backbone
-from classifier.localise import (DECODE_VERSION, STRIDE, CornerNet, MobileCornerNet, decode_heatmaps, image_to_canvas,
-                                 found_outline, quad_mask, to_input)
+from classifier.localise import (DECODE_VERSION, STRIDE, decode_heatmaps, found_outline, image_to_canvas, network_name,
+                                 quad_mask, to_input)
+from classifier.networks import CornerNet, MobileCornerNet
 from classifier.synth.augment import photo_crop, random_background, simulate_capture
 from classifier.synth.demo import DOC_TYPES, render_document
 from classifier.training.metrics import localisation_metrics
@@ -49,6 +50,7 @@ SIGMA = 1.0  # corner heatmap Gaussian, in heatmap cells
 POSITIVE_WEIGHT = 30.0  # heatmap cells near a corner are rare; weigh them up
 NO_DOCUMENT_SHARE = 0.12
 SCAN_SHARE = 0.2  # the document filling the frame (``simulate_capture(framing="scan")``)
+PARTIAL_SHARE = 0.15  # partly out of frame, on top of the share "any" framing has: the hardest to localise
 # With background photos, documents whose portrait is a real photo's crop: real documents print
 # photographs, the renders drawn faces, and a localiser that never saw one inside a document took
 # the photo on real scans for what lies around documents.
@@ -72,7 +74,8 @@ def make_sample(rng: np.random.Generator, doc_pool: list,
     doc = doc_pool[int(rng.integers(len(doc_pool)))]
     if backgrounds and rng.random() < PHOTO_PORTRAIT_SHARE:
         doc = with_photo_portrait(doc, rng, backgrounds)
-    framing = "scan" if r < NO_DOCUMENT_SHARE + SCAN_SHARE else "any"
+    framing = ("scan" if r < NO_DOCUMENT_SHARE + SCAN_SHARE else
+               "partial" if r < NO_DOCUMENT_SHARE + SCAN_SHARE + PARTIAL_SHARE else "any")
     img, quad = simulate_capture(doc, rng, backgrounds=backgrounds, distractors=doc_pool, framing=framing)
     return np.asarray(img), quad.astype(float)
 
@@ -128,7 +131,8 @@ class CaptureStream(IterableDataset):
             img, quad = make_sample(rng, pool, self.backgrounds)
             size = (img.shape[1], img.shape[0])
             canvas = image_to_canvas(quad, size, IMAGE_SIZE, PAD) if quad is not None else np.full((4, 2), np.nan)
-            yield (to_input(img, IMAGE_SIZE, PAD), torch.from_numpy(targets(quad, size)), torch.from_numpy(canvas),
+            yield (torch.from_numpy(to_input(img, IMAGE_SIZE, PAD)), torch.from_numpy(targets(quad, size)),
+                   torch.from_numpy(canvas),
                    torch.tensor(size))
 
 
@@ -147,7 +151,7 @@ def validate(net: nn.Module, batches: list) -> dict:
     net.eval()
     preds, truths, negatives_found, orders = [], [], [], []
     for x, _, canvas, sizes in batches:
-        read = decode_heatmaps(net(x), IMAGE_SIZE // STRIDE, sizes.numpy())
+        read = decode_heatmaps(net(x).numpy(), IMAGE_SIZE // STRIDE, sizes.numpy())
         for c, p, a, t in zip(read.corners, read.peaks, read.agreement, canvas.numpy()):
             quad = found_outline(c, p, a, FOUND_THRESHOLD, DECODE_VERSION)[0]
             if np.isnan(t).any():
@@ -175,7 +179,7 @@ def fit_presence(net: nn.Module, seed: int, backgrounds: Sequence[Path] = ()) ->
     with_document, without = [], []
     for _ in range(0, PRESENCE_IMAGES, BATCH):
         x, _, canvas, _ = (torch.stack(t) for t in zip(*(next(stream) for _ in range(BATCH))))
-        for presence, truth in zip(decode_heatmaps(net(x), IMAGE_SIZE // STRIDE).presence, canvas.numpy()):
+        for presence, truth in zip(decode_heatmaps(net(x).numpy(), IMAGE_SIZE // STRIDE).presence, canvas.numpy()):
             (without if np.isnan(truth).any() else with_document).append(presence)
     net.train()
     threshold = float(np.quantile(with_document, 1 - PRESENCE_RECALL))
@@ -213,8 +217,8 @@ def train_localiser(images: int | None = None, seed: int = 0, out: Path = artifa
     if init is None:
         net, started_from = new_network(network, encoder_weights)
     else:  # fully convolutional: any input size and padding fit its weights
-        trained = artifact.load_localiser(init)
-        net, network, started_from = trained.net.train(), trained.network, artifact.localiser_id(init)
+        net, trained = weights.load_localiser_network(init)
+        net, network, started_from = net.train(), network_name(trained), artifact.localiser_id(init)
     for layer in net.modules():  # torchvision's MobileNetV3 has 0.01: running statistics that lag the weights
         if isinstance(layer, nn.BatchNorm2d):
             layer.momentum = 0.1
@@ -243,6 +247,6 @@ def train_localiser(images: int | None = None, seed: int = 0, out: Path = artifa
               "found_threshold": FOUND_THRESHOLD, "decode": DECODE_VERSION, "presence_threshold": presence_threshold,
               "trained": {"images": steps * BATCH, "seed": seed, "backgrounds": len(backgrounds),
                           "init": started_from, "seconds": round(seconds), "validation": metrics}}
-    artifact.save_localiser(net, config, out)
-    artifact.load_localiser(out)  # what was written loads
+    weights.save_localiser(net, config, out)
+    weights.load_localiser(out)  # what was written loads
     return metrics

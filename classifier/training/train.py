@@ -26,12 +26,15 @@ import torch
 from sklearn.model_selection import StratifiedKFold
 from torch import nn
 
-from classifier import artifact
-from classifier.backbone import BackboneSpec, file_sha256, load_backbone
+from classifier import artifact, weights
+from classifier.artifact import BackboneSpec, file_sha256
+from classifier.backbone import load_backbone
 from classifier.bands import Calibration
 from classifier.device import describe, resolve_device
 from classifier.head import MLPHead
+from classifier.export import export_graphs
 from classifier.localise import Localiser
+from classifier.networks import TorchForward
 from classifier.openset import REFERENCES_PER_CLASS, OpenSetRule
 from classifier.preprocessing import Preprocessing
 from classifier.training.dataset import Dataset, scan
@@ -93,7 +96,7 @@ class Split:
 
 @dataclass
 class TrainResult:
-    model: artifact.TrainedModel
+    model: weights.TrainedModel
     model_dir: Path
     seconds: float
 
@@ -110,9 +113,10 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
     extractor, spec = load_backbone(config.backbone, config.weights)
     device = resolve_device(config.device)
     extractor.to(device)
-    log(f"backbone on {describe(device)}; the head trains on the CPU")
+    log(f"backbone on {describe(device, torch.get_num_threads())}; the head trains on the CPU")
     augmentation = Augmentation(config.seed, config.capture_probability, tuple(config.backgrounds))
-    localiser = artifact.load_localiser(config.localiser_dir) if config.localise else None
+    localiser_net = weights.load_localiser_network(config.localiser_dir) if config.localise else None
+    localiser = Localiser(localiser_net[1], TorchForward(localiser_net[0])) if localiser_net else None
     prep = replace(config.preprocessing, localiser=artifact.localiser_id(config.localiser_dir) if localiser else "")
     cache = FeatureCache(config.cache_dir, spec, prep, augmentation, localiser)
     val_cache = FeatureCache(config.cache_dir, spec, prep, validation_captures(augmentation), localiser)
@@ -137,9 +141,12 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
     metadata = model_metadata(data, config, spec, prep, head, split) | {
         "temperature": temperature, "calibration": calibration.to_dict(), "validation": val_metrics,
         "open_set": open_set.to_dict(), "cross_validation": cv}
-    metadata["training"] |= {"notes": notes, "device": device.type}
-    model = artifact.TrainedModel(head.eval(), metadata)
-    model_dir = artifact.save_model(model, out_dir or artifact.MODELS_DIR / model.version, config.localiser_dir)
+    metadata["training"] |= {"notes": notes, "device": device}
+    model = weights.TrainedModel(head.eval(), metadata)
+    model_dir = Path(out_dir or artifact.MODELS_DIR / model.version)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    graphs = export_graphs(model_dir, model.head, extractor, prep, localiser_net)
+    weights.save_model(model, model_dir, config.localiser_dir, graphs)
     if out_dir is None:
         artifact.make_current(model_dir)
     return TrainResult(model, model_dir, time.perf_counter() - started)

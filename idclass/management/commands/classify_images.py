@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from classifier.device import DEVICE_CHOICES, describe
+from classifier.device import DEVICE_CHOICES
 from classifier.errors import ClassifierError
 from classifier.images import image_paths
 from classifier.predictor import Predictor
@@ -30,10 +30,10 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be at least 1")
         try:
             predictor = Predictor(model, weights=settings.IDCLASS_BACKBONE_WEIGHTS or None,
-                                  threads=settings.IDCLASS_TORCH_THREADS, device=device)
+                                  threads=settings.IDCLASS_INFERENCE_THREADS, device=device)
         except ClassifierError as exc:
             raise CommandError(exc.message) from exc
-        self.stderr.write(f"backbone on {describe(predictor.device)}", style_func=str)
+        self.stderr.write(f"backbone on {predictor.device}", style_func=str)
         files = image_paths(paths)
         if csv:
             csv.parent.mkdir(parents=True, exist_ok=True)

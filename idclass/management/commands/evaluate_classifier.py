@@ -3,7 +3,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from classifier.device import DEVICE_CHOICES, describe
+from classifier.device import DEVICE_CHOICES
 from classifier.errors import ClassifierError
 from classifier.predictor import Predictor
 from classifier.training.evaluate import evaluate_classifier, format_table
@@ -26,8 +26,8 @@ class Command(BaseCommand):
     def handle(self, data_dirs, model, report_dir, device, unknown, **options):
         try:
             predictor = Predictor(model, weights=settings.IDCLASS_BACKBONE_WEIGHTS or None,
-                                  threads=settings.IDCLASS_TORCH_THREADS, device=device)
-            self.stdout.write(f"backbone on {describe(predictor.device)}")
+                                  threads=settings.IDCLASS_INFERENCE_THREADS, device=device)
+            self.stdout.write(f"backbone on {predictor.device}")
             report = evaluate_classifier(predictor, data_dirs, report_dir, unknown_dirs=unknown)
         except ClassifierError as exc:
             raise CommandError(exc.message) from exc

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from classifier.artifact import LOCALISER_DIR
 from classifier.errors import ClassifierError
 from classifier.synth.augment import background_photos
-from classifier.localise import NETWORKS
+from classifier.networks import NETWORKS
 from classifier.training.localiser import FINE_TUNE_IMAGES, IMAGES, NETWORK, train_localiser
 
 

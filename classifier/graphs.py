@@ -1,0 +1,48 @@
+"""A model's networks as the predictor runs them: three functions of float32 arrays (the localiser's
+heatmaps, the backbone's features, the head's logits and novelty). ``OnnxGraphs`` runs the model's
+ONNX graphs on ONNX Runtime, on the CPU, without torch: what a server runs. On a GPU the torch
+modules run instead (``classifier.torch_graphs``)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+
+from classifier import artifact
+from classifier.artifact import ModelInfo
+from classifier.errors import ModelUnreadable
+
+
+class OnnxGraphs:
+    """The model's graphs (``artifact.GRAPHS``), checked against their checksums, each in an ONNX
+    Runtime session using ``threads`` threads (None: ONNX Runtime's default, every core)."""
+
+    device = "cpu"
+
+    def __init__(self, model_dir: Path, model: ModelInfo, threads: int | None):
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or 0
+        options.inter_op_num_threads = 1
+        self.threads = threads or os.cpu_count() or 1
+        names = ["backbone", "head"] + (["localiser"] if model.preprocessing.localiser else [])
+        self._sessions = {name: _session(artifact.graph_file(model_dir, model, name), options) for name in names}
+
+    def localise(self, rows: np.ndarray) -> np.ndarray:
+        return self._sessions["localiser"].run(None, {"image": rows})[0]
+
+    def features(self, rows: np.ndarray) -> np.ndarray:
+        return self._sessions["backbone"].run(None, {"image": rows})[0]
+
+    def head(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        logits, novelty = self._sessions["head"].run(None, {"features": features})
+        return logits, novelty
+
+
+def _session(path: Path, options: onnxruntime.SessionOptions) -> onnxruntime.InferenceSession:
+    try:
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ONNX Runtime raises its own kinds for a file it cannot take; all mean this
+        raise ModelUnreadable(f"{path} is not a graph ONNX Runtime can run ({exc}); "
+                              f"{artifact.EXPORT_HINT}.") from exc
