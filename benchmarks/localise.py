@@ -1,15 +1,18 @@
 """Document localisation on held-out captured demo images with natural-photo backgrounds, per
 kind of capture: documents wholly in frame, partly outside it (one or two corners out, at least
 60% in view; IoU is of the whole document, the part outside the frame included), and filling
-the frame as a scan or a tight crop does. The learned localiser against the classical baseline:
-how often each finds an outline, how well it fits, and how many found outlines no document
-could have (``degenerate``, not ``localise.plausible``). Also how often each claims a document
-in the natural photos themselves (which hold none), and, where IDCLASS_TEST_SCANS names them,
-the real flat scans: found, IoU with the image's border, and with ``--model`` the answer given.
+the frame as a scan or a tight crop does. Each learned localiser given (several: compared in
+one run) against the classical baseline: how often each finds an outline, how well it fits, how
+many found outlines no document could have (``degenerate``, not ``localise.plausible``), and its
+cost per photo as a server runs it (its network as an ONNX graph on ONNX Runtime). Also how
+often each claims a document in the natural photos themselves (which hold none), and, where
+IDCLASS_TEST_SCANS names them, the real flat scans: found, IoU with the image's border, and with
+``--model`` the answer given.
 
-    .venv/bin/python -m benchmarks.localise [--per-class 20] [--seed 7919] [--threads 1] [--model DIR]
+    .venv/bin/python -m benchmarks.localise [--localiser DIR [DIR ...]] [--per-class 20] [--seed 7919]
+        [--threads 1] [--model DIR]
 
-The seed must be one the localiser never trained on (training uses 0 to 3 and 10000 up). The
+The seed must be one the localiser never trained on (training uses 0 to 5 and 10000 up). The
 classical baseline (edges, contours, polygons) lives here: nothing else uses it.
 """
 import argparse
@@ -22,14 +25,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 from PIL import Image
 
-from benchmarks.reference_files import PHOTOS, SCANS, WEIGHTS
+from benchmarks.reference_files import PHOTOS, SCANS
 from classifier.artifact import LOCALISER_DIR
-from classifier.weights import load_localiser
+from classifier.export import export_graph, localiser_example
+from classifier.graphs import open_session
 from classifier.images import image_files, load_image
-from classifier.localise import Localisation, order_corners
+from classifier.localise import Localisation, Localiser, order_corners
+from classifier.weights import load_localiser_network
 from classifier.synth.demo import make_demo_dataset
 from classifier.training.dataset import scan
 from classifier.training.metrics import localisation_metrics
@@ -87,12 +91,21 @@ def no_document(results: list[Localisation]) -> str:
     return f"{np.mean([r.no_document for r in results]):.1%}"
 
 
+def served(folder: Path, threads: int | None, path: Path) -> Localiser:
+    """The localiser in ``folder`` as a server runs it: its network as an ONNX graph (written to ``path``)."""
+    net, config = load_localiser_network(folder)
+    export_graph(net, localiser_example(config), "image", ["heatmaps"], path)
+    session = open_session(path, threads)
+    return Localiser(config, lambda rows: session.run(None, {"image": rows})[0])
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--per-class", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7919)
-    parser.add_argument("--localiser", type=Path, default=LOCALISER_DIR, help="the localiser's folder")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
+    parser.add_argument("--localiser", type=Path, nargs="+", default=[LOCALISER_DIR],
+                        help="localisers' folders, measured in turn (default: the shipped one)")
+    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime's threads (0: every core)")
     parser.add_argument("--half", choices=["all", "even", "odd"], default="all",
                         help="only every other photo (sorted by name): measure on the half a localiser "
                              "trained with --backgrounds never saw")
@@ -103,43 +116,47 @@ def main():
     photos = photos if args.half == "all" else photos[args.half == "odd"::2]
     if not photos:
         sys.exit(f"skipped: no natural photos at {PHOTOS} (IDCLASS_TEST_PHOTOS; needed as capture backgrounds)")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     negatives = [load_image(p) for p in photos]
-    localiser = load_localiser(args.localiser)
-    print(f"localiser {args.localiser} ({localiser.network}, decoding {localiser.decode}); held-out captures "
-          f"(seed {args.seed}, natural-photo backgrounds), {len(negatives)} natural photos without a document; "
-          f"torch threads: {torch.get_num_threads()}")
-    print(f"{'capture':12} {'method':10} {'n':>4} {'found':>7} {'mean IoU':>9} {'IoU>=0.8':>9} {'degenerate':>11} "
-          f"{'no document':>12} {'photos: found/no doc':>22} {'median ms':>10} {'p90 ms':>7}")
-    in_photos = {}
-    for framing, label in FRAMINGS.items():
-        images, truths = held_out_captures(args.per_class, args.seed, photos, framing)
-        localiser.locate(images[0])  # warm-up
-        for name, locate in (("learned", localiser.locate), ("classical", locate_classical)):
-            results, times = run(locate, images)
-            if name not in in_photos:
-                negative = run(locate, negatives)[0]
-                in_photos[name] = f"{np.mean([r.found for r in negative]):.1%} / {no_document(negative)}"
-            print(row(label, name, results, truths, images, in_photos[name], times))
-    if SCANS.is_dir():
-        real_scans(localiser, args.model)
-    else:
-        print(f"real scans: skipped, no folder at {SCANS} (IDCLASS_TEST_SCANS)")
+    captures = {framing: held_out_captures(args.per_class, args.seed, photos, framing) for framing in FRAMINGS}
+    print(f"held-out captures (seed {args.seed}, natural-photo backgrounds), {len(negatives)} natural photos without "
+          f"a document; ONNX Runtime threads: {args.threads or 'all'}")
+    with tempfile.TemporaryDirectory() as tmp:
+        methods = [(folder, served(folder, args.threads or None, Path(tmp) / f"localiser-{i}.onnx"))
+                   for i, folder in enumerate(args.localiser)]
+        for name, localiser in methods:
+            print(f"learned: {name} ({localiser.network}, decoding {localiser.decode})")
+        print(f"{'capture':12} {'method':10} {'n':>4} {'found':>7} {'mean IoU':>9} {'IoU>=0.8':>9} {'degenerate':>11} "
+              f"{'no document':>12} {'photos: found/no doc':>22} {'median ms':>10} {'p90 ms':>7}")
+        methods = [(f"learned {i + 1}" if len(methods) > 1 else "learned", loc.locate) for i, (_, loc) in
+                   enumerate(methods)] + [("classical", locate_classical)]
+        in_photos = {}
+        for framing, label in FRAMINGS.items():
+            images, truths = captures[framing]
+            for name, locate in methods:
+                locate(images[0])  # warm-up
+                results, times = run(locate, images)
+                if name not in in_photos:
+                    negative = run(locate, negatives)[0]
+                    in_photos[name] = f"{np.mean([r.found for r in negative]):.1%} / {no_document(negative)}"
+                print(row(label, name, results, truths, images, in_photos[name], times))
+        if SCANS.is_dir():
+            real_scans(methods, args.model)
+        else:
+            print(f"real scans: skipped, no folder at {SCANS} (IDCLASS_TEST_SCANS)")
 
 
-def real_scans(localiser, model: Path | None) -> None:
+def real_scans(methods, model: Path | None) -> None:
     """The real flat scans: their true outline is the image's border."""
     data = scan([SCANS])
     images = [load_image(img.path) for img in data.images]
     truths = [np.array([[0, 0], [i.width, 0], [i.width, i.height], [0, i.height]], float) for i in images]
-    for name, locate in (("learned", localiser.locate), ("classical", locate_classical)):
+    for name, locate in methods:
         print(row("real scans", name, run(locate, images)[0], truths, images))
     if model is None:
         print("real scans' answers: pass --model (trained on their types) to see them")
         return
     from classifier.predictor import Predictor
-    predictor = Predictor(model, weights=WEIGHTS if WEIGHTS.is_file() else None)
+    predictor = Predictor(model)
     answers = [predictor.predict(img.path) for img in data.images]
     right = sum(a.document_type == img.label for a, img in zip(answers, data.images))
     unsupported = sum(a.document_type is None for a in answers)

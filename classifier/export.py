@@ -51,20 +51,30 @@ def export_graphs(out_dir: Path, head: MLPHead, extractor: FeatureExtractor, pre
               "head": (HeadGraph(head), torch.zeros(1, head.feature_mean.shape[0]), "features", ["logits", "novelty"])}
     if localiser is not None:
         net, config = localiser
-        side = int(config["image_size"]) + 2 * int(config["pad"])
-        graphs["localiser"] = (net, torch.zeros(1, 3, side, side), "image", ["heatmaps"])
+        graphs["localiser"] = (net, localiser_example(config), "image", ["heatmaps"])
     checksums = {}
     for name, (module, example, given, outputs) in graphs.items():
-        module = copy.deepcopy(module).cpu().eval()
         path = out_dir / artifact.GRAPHS[name]
-        tmp = path.with_name(path.name + ".tmp")
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.filterwarnings("ignore", category=DeprecationWarning)  # the exporter's notices of its own future
-            torch.onnx.export(module, example, tmp, dynamo=False, opset_version=OPSET, input_names=[given],
-                              output_names=outputs, dynamic_axes={n: {0: "batch"} for n in [given, *outputs]})
-        os.replace(tmp, path)
+        export_graph(module, example, given, outputs, path)
         checksums[name] = f"sha256:{artifact.file_sha256(path)}"
     return checksums
+
+
+def localiser_example(config: dict) -> torch.Tensor:
+    """An input of the size a localiser's network takes (``localise.Localiser.input_side``)."""
+    side = int(config["image_size"]) + 2 * int(config["pad"])
+    return torch.zeros(1, 3, side, side)
+
+
+def export_graph(module: nn.Module, example: torch.Tensor, given: str, outputs: list[str], path: Path) -> None:
+    """One module as an ONNX graph at ``path`` (replaced atomically), any batch size."""
+    module = copy.deepcopy(module).cpu().eval()
+    tmp = path.with_name(path.name + ".tmp")
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)  # the exporter's notices of its own future
+        torch.onnx.export(module, example, tmp, dynamo=False, opset_version=OPSET, input_names=[given],
+                          output_names=outputs, dynamic_axes={n: {0: "batch"} for n in [given, *outputs]})
+    os.replace(tmp, path)
 
 
 def export_model(model_dir: Path, backbone_weights: str | Path | None) -> dict[str, str]:

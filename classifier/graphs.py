@@ -22,25 +22,31 @@ class OnnxGraphs:
     device = "cpu"
 
     def __init__(self, model_dir: Path, model: ModelInfo, threads: int | None):
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or 0
-        options.inter_op_num_threads = 1
         self.threads = threads or os.cpu_count() or 1
         names = ["backbone", "head"] + (["localiser"] if model.preprocessing.localiser else [])
-        self._sessions = {name: _session(artifact.graph_file(model_dir, model, name), options) for name in names}
+        self._sessions = {name: open_session(artifact.graph_file(model_dir, model, name), threads) for name in names}
 
     def localise(self, rows: np.ndarray) -> np.ndarray:
-        return self._sessions["localiser"].run(None, {"image": rows})[0]
+        return self._run("localiser", rows)[0]
 
     def features(self, rows: np.ndarray) -> np.ndarray:
-        return self._sessions["backbone"].run(None, {"image": rows})[0]
+        return self._run("backbone", rows)[0]
 
     def head(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        logits, novelty = self._sessions["head"].run(None, {"features": features})
+        logits, novelty = self._run("head", features)
         return logits, novelty
 
+    def _run(self, name: str, rows: np.ndarray) -> list[np.ndarray]:
+        session = self._sessions[name]
+        return session.run(None, {session.get_inputs()[0].name: rows})
 
-def _session(path: Path, options: onnxruntime.SessionOptions) -> onnxruntime.InferenceSession:
+
+def open_session(path: Path, threads: int | None) -> onnxruntime.InferenceSession:
+    """An ONNX Runtime session of the graph at ``path``, a forward pass on ``threads`` threads (None:
+    every core), one pass at a time (``inference.BatchedForward`` sees to that)."""
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads or 0
+    options.inter_op_num_threads = 1
     try:
         return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ONNX Runtime raises its own kinds for a file it cannot take; all mean this

@@ -24,6 +24,7 @@ Coordinates: a W x H image spans [0, W] x [0, H] (as in ``classifier.synth.augme
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -69,7 +70,7 @@ DECODE_VERSION = 3
 # Version 3: only an outline a document can have in perspective is taken (``plausible``), and three
 # strong corners with a mask that agrees vouch for a fourth the heatmap barely shows (a finger or
 # glare over it), which can also be where the other three say it must be.
-MIN_ANGLE, MAX_ANGLE = 40.0, 140.0  # each corner's angle, in degrees
+MIN_ANGLE = 40.0  # each corner's angle at least this many degrees, and at most 180 less it
 MIN_SIDE_RATIO = 0.4  # the shorter of two opposite sides against the longer
 MAX_ASPECT = 3.0  # the longer pair of opposite sides against the shorter
 MIN_AREA = 0.01  # of the photo's area
@@ -111,24 +112,29 @@ def decode_version(config: dict) -> int:
 
 def plausible(quad: np.ndarray, image_area: float) -> bool:
     """Whether ``quad`` (4, 2, in order around it) can be a document's outline seen in perspective:
-    convex, its corners' angles within ``MIN_ANGLE``..``MAX_ANGLE``, opposite sides alike
+    convex, its corners' angles within ``MIN_ANGLE`` of a straight line's, opposite sides alike
     (``MIN_SIDE_RATIO``), not a sliver (``MAX_ASPECT``), and at least ``MIN_AREA`` of the photo.
-    Two corners almost on one another, or a bow tie, fail."""
-    edges = np.roll(quad, -1, axis=0) - quad  # edge k runs from corner k to corner k + 1
-    lengths = np.linalg.norm(edges, axis=1)
-    if lengths.min() < 1e-6:
+    Two corners almost on one another, or a bow tie, fail. Plain floats: the decoder asks it of
+    dozens of candidate quads per photo."""
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = quad.tolist()
+    edges = ((x1 - x0, y1 - y0), (x2 - x1, y2 - y1), (x3 - x2, y3 - y2), (x0 - x3, y0 - y3))  # corner k to k + 1
+    lengths = [math.hypot(dx, dy) for dx, dy in edges]
+    if min(lengths) < 1e-6:
         return False
-    following = np.roll(edges, -1, axis=0)
-    turns = edges[:, 0] * following[:, 1] - edges[:, 1] * following[:, 0]
-    if not ((turns > 0).all() or (turns < 0).all()):  # all turns one way and under 180 degrees: convex, simple
+    turns = [edges[k][0] * edges[k - 3][1] - edges[k][1] * edges[k - 3][0] for k in range(4)]
+    if not (min(turns) > 0 or max(turns) < 0):  # all turns one way and under 180 degrees: convex, simple
         return False
-    cosines = -(edges * following).sum(axis=1) / (lengths * np.roll(lengths, -1))
-    angles = np.degrees(np.arccos(np.clip(cosines, -1, 1)))
-    opposite = np.minimum(lengths[:2], lengths[2:]) / np.maximum(lengths[:2], lengths[2:])
-    pairs = lengths[:2] + lengths[2:]
-    area = abs(float((quad[:, 0] * np.roll(quad[:, 1], -1) - np.roll(quad[:, 0], -1) * quad[:, 1]).sum())) / 2
-    return bool(angles.min() >= MIN_ANGLE and angles.max() <= MAX_ANGLE and opposite.min() >= MIN_SIDE_RATIO
-                and pairs.max() <= MAX_ASPECT * pairs.min() and area >= MIN_AREA * image_area)
+    limit = math.cos(math.radians(MIN_ANGLE))  # an angle within MIN_ANGLE..180 - MIN_ANGLE has a cosine no larger
+    for k in range(4):
+        dot = edges[k][0] * edges[k - 3][0] + edges[k][1] * edges[k - 3][1]
+        if abs(dot) > limit * lengths[k] * lengths[k - 3]:
+            return False
+    for a, b in ((lengths[0], lengths[2]), (lengths[1], lengths[3])):
+        if min(a, b) < MIN_SIDE_RATIO * max(a, b):
+            return False
+    pairs = (lengths[0] + lengths[2], lengths[1] + lengths[3])
+    area = abs(x0 * y1 - x1 * y0 + x1 * y2 - x2 * y1 + x2 * y3 - x3 * y2 + x3 * y0 - x0 * y3) / 2
+    return max(pairs) <= MAX_ASPECT * min(pairs) and area >= MIN_AREA * image_area
 
 
 def found_outline(corners: np.ndarray, peaks: np.ndarray, agreement: float, threshold: float,
@@ -325,6 +331,13 @@ def order_corners(quad: np.ndarray) -> np.ndarray:
     angles = np.arctan2(quad[:, 1] - centre[1], quad[:, 0] - centre[0])  # y down: increasing = clockwise
     quad = quad[np.argsort(angles)]
     return np.roll(quad, -int(np.argmin(quad.sum(axis=1))), axis=0)
+
+
+def visible_share(quad: np.ndarray, frame: tuple[int, int]) -> float:
+    """How much of the document's area lies inside the frame (w, h)."""
+    fw, fh = frame
+    inside, _ = cv2.intersectConvexConvex(np.float32(quad), np.float32([[0, 0], [fw, 0], [fw, fh], [0, fh]]))
+    return float(inside) / max(float(cv2.contourArea(np.float32(quad))), 1e-6)
 
 
 def rectify(img: Image.Image, quad: np.ndarray, long_side: int = 640,

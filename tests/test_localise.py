@@ -99,7 +99,7 @@ def test_decoding_prefers_the_corners_that_close_the_document_over_stronger_stra
     strays = [(25, 20, 0.85), (44, 34, 0.8)]  # a corner-like spot inside the document, a second peak by a corner
     edges = np.array([[10, 10], [41, 10], [41, 31], [10, 31]])  # cell (x, y) spans [x, x + 1)
     for decode in (2, DECODE_VERSION):  # localisers of either decoding read these heatmaps alike
-        corners, peaks, agreement, _ = decode_heatmaps(heatmap_logits(true + strays, edges), 40, decode=decode)
+        corners, peaks, agreement = decode_heatmaps(heatmap_logits(true + strays, edges), 40, decode=decode)[:3]
         expected = (np.array([(x, y) for x, y, _ in true]) + 0.5) * STRIDE
         assert np.abs(corners[0] - expected).max() < 1  # the document's own order, at the cell centres
         assert peaks[0] == pytest.approx([0.9, 0.9, 0.9, 0.4], abs=1e-3)
@@ -122,7 +122,7 @@ def test_three_strong_corners_and_an_agreeing_mask_vouch_for_a_weak_fourth():
 def test_a_corner_the_heatmap_misses_is_completed_from_the_other_three():
     true = [(10, 10, 0.9), (40, 10, 0.9), (40, 30, 0.9)]  # no peak at all where (10, 30) is
     edges = np.array([[10, 10], [41, 10], [41, 31], [10, 31]])
-    corners, _, agreement, _ = decode_heatmaps(heatmap_logits(true, edges), 40)
+    corners, _, agreement = decode_heatmaps(heatmap_logits(true, edges), 40)[:3]
     expected = (np.array([(10, 10), (40, 10), (40, 30), (10, 30)]) + 0.5) * STRIDE
     assert np.abs(order_corners(corners[0]) - expected).max() < 1 and agreement[0] > 0.85
 
