@@ -21,6 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Why an answer is "Not a supported document", for programs and in plain words.
+REASONS = {
+    "no_document": "No identity document was found in the photo.",
+    "unsupported_type": "This looks like an identity document, but not one of the types this service knows.",
+}
 KNOWN_QUANTILE = 0.99  # of the validation views' novelty: about 1% of them would be turned away
 DOCUMENT_LIKE_QUANTILE = 0.5  # of the validation views' novelty: at most this, like a known document
 REFERENCES_PER_CLASS = 64  # training views per type kept as references
@@ -35,11 +40,16 @@ class OpenSetRule:
     document_like: float | None = None  # novelty at most this outweighs a localiser that sees no document
     no_outline_rejected: bool = False  # models trained before whole-frame views: no outline, no document
 
-    def rejects(self, novelty: float, no_document_in_view: bool = False) -> bool:
-        """Not a supported document: too novel, or no document in view (the localiser's measured
-        decision) and not like a known one."""
+    def turns_away(self, novelty: float, no_document_in_view: bool = False) -> str | None:
+        """Why the answer is not a supported document (a key of ``REASONS``), or None where it names
+        a type: no document in view (the localiser's measured decision) and none like a known one;
+        else too novel, a document of another type. A model of the earlier kind gives a photo without
+        an outline the largest novelty (``NO_OUTLINE_NOVELTY``): for it, that means no document."""
         document_like = self.document_like is not None and novelty <= self.document_like
-        return novelty > self.threshold or (no_document_in_view and not document_like)
+        no_outline = self.no_outline_rejected and novelty >= NO_OUTLINE_NOVELTY
+        if (no_document_in_view and not document_like) or no_outline:
+            return "no_document"
+        return "unsupported_type" if novelty > self.threshold else None
 
     @classmethod
     def fit(cls, validation_novelty: np.ndarray, quantile: float = KNOWN_QUANTILE) -> "OpenSetRule":

@@ -10,7 +10,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 from PIL import Image
 
-from classifier import artifact
+from classifier import artifact, quality
 from classifier.bands import UNSUPPORTED_LABEL, ConfidenceBand
 from classifier.device import describe, resolve_device
 from classifier.errors import InvalidImage
@@ -20,6 +20,7 @@ from classifier.inference import BatchedForward
 from classifier.localise import Localisation, Localiser
 from classifier.openset import NO_OUTLINE_NOVELTY
 from classifier.preprocessing import document_view
+from classifier.quality import QualityIssue
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class Classification:
     image_format: str | None  # the file's format (``images.SUPPORTED_FORMATS``), None for a decoded image
     localisation: Localisation | None = None  # None when the model does not localise
     novelty: float | None = None  # how unlike the training images (``openset``); None for a model without
+    reason: str | None = None  # why not a supported document (a key of ``openset.REASONS``); None with a type
+    quality: list[QualityIssue] = field(default_factory=list)  # what is wrong with the photo, most important first
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -148,21 +151,24 @@ class Predictor:
         t_decoded = time.perf_counter()
         views = [document_view(img, localiser, self.prep) for img in decoded]
         t1 = time.perf_counter()
+        issues = [quality.assess(quality.measure(view, found, img, img.info["original_size"]))
+                  for img, (view, found) in zip(decoded, views)]
+        t2 = time.perf_counter()
         batch = np.stack([to_array(view, self.prep.size, self.prep.resize) for view, _ in views])
         features = self._passes(batch)
-        t2 = time.perf_counter()
+        t3 = time.perf_counter()
         logits, novelty = self.graphs.head(features)
         probs = softmax(logits / self.model.temperature)
         novelty = novelty.tolist() if self.open_set else [None] * n
-        t3 = time.perf_counter()
+        t4 = time.perf_counter()
         per_image = {"decode_ms": decode_s * 1000 / n, "localise_ms": (t1 - t_decoded) * 1000 / n,
-                     "features_ms": (t2 - t1) * 1000 / n, "head_ms": (t3 - t2) * 1000 / n,
-                     "total_ms": (decode_s + t3 - t_decoded) * 1000 / n}
-        return [self._classification(p, img, found, nov, per_image)
-                for p, img, (_, found), nov in zip(probs, decoded, views, novelty)]
+                     "quality_ms": (t2 - t1) * 1000 / n, "features_ms": (t3 - t2) * 1000 / n,
+                     "head_ms": (t4 - t3) * 1000 / n, "total_ms": (decode_s + t4 - t_decoded) * 1000 / n}
+        return [self._classification(p, img, found, nov, found_issues, per_image)
+                for p, img, (_, found), nov, found_issues in zip(probs, decoded, views, novelty, issues)]
 
     def _classification(self, probs: np.ndarray, img, found: Localisation | None, novelty: float | None,
-                        timings) -> Classification:
+                        issues: list[QualityIssue], timings) -> Classification:
         classes, names = self.model.classes, self.model.display_names
         order = np.argsort(-probs, kind="stable")[: self.top_k]
         top = [Alternative(classes[i], names[classes[i]], float(probs[i])) for i in order]
@@ -176,13 +182,14 @@ class Predictor:
             if novelty is not None:
                 novelty = NO_OUTLINE_NOVELTY
         document_type, label = top[0].document_type, top[0].label
-        if self.open_set and self.open_set.rejects(novelty, found is not None and found.no_document):
+        reason = self.open_set.turns_away(novelty, found is not None and found.no_document) if self.open_set else None
+        if reason:
             band, document_type, label = ConfidenceBand.UNSUPPORTED, None, UNSUPPORTED_LABEL
         localisation = found.scaled(width / img.width, height / img.height) if found is not None else None
         return Classification(document_type=document_type, label=label, score=top[0].score, band=band, top_k=top,
                               model_version=self.version, width=width, height=height,
                               image_format=img.info.get("format"), localisation=localisation, novelty=novelty,
-                              timings_ms=dict(timings))
+                              reason=reason, quality=issues, timings_ms=dict(timings))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -17,8 +17,11 @@ from classifier.predictor import BatchItem, Classification
 # What one answer fills in: the type (folder name and plain words), the top score, the band,
 # whether the document's outline was found ("true"/"false", empty when the model does not
 # localise) and its four corners as JSON [[x, y], ...] in the image's own pixels, or empty; how unlike
-# the training images it is (``classifier.openset``). An unsupported answer has an empty document_type.
-RESULT_COLUMNS = ("document_type", "label", "score", "band", "novelty", "outline_found", "corners")
+# the training images it is (``classifier.openset``). An unsupported answer has an empty document_type
+# and its reason (``openset.REASONS``); quality: the codes of what is wrong with the photo
+# (``classifier.quality``), most important first, separated by spaces.
+RESULT_COLUMNS = ("document_type", "label", "score", "band", "reason", "novelty", "outline_found", "corners",
+                  "quality")
 BATCH_COLUMNS = ("path", *RESULT_COLUMNS, "error")  # error: InvalidImage.code, e.g. "corrupt"
 SCORE_DECIMALS = 6
 # A cell starting with one of these is a formula to a spreadsheet (=HYPERLINK(...) can send other cells away).
@@ -54,8 +57,9 @@ def result_fields(answer: Classification | None) -> dict[str, str]:
     corners = json.dumps(loc.as_json()["quad"]) if loc and loc.found else ""
     novelty = "" if answer.novelty is None else f"{answer.novelty:.{SCORE_DECIMALS}f}"
     return {"document_type": answer.document_type or "", "label": answer.label,
-            "score": f"{answer.score:.{SCORE_DECIMALS}f}", "band": answer.band.value, "novelty": novelty,
-            "outline_found": found, "corners": corners}
+            "score": f"{answer.score:.{SCORE_DECIMALS}f}", "band": answer.band.value, "reason": answer.reason or "",
+            "novelty": novelty, "outline_found": found, "corners": corners,
+            "quality": " ".join(issue.code for issue in answer.quality)}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from classifier.bands import UNSUPPORTED_LABEL
+from classifier.quality import MESSAGES
 from idclass.models import Prediction, plain_text
 from idclass.review_statistics import LOW_CONFIRMED_SHARE, review_statistics
 from idclass.serving import ModelUnavailable, get_predictor
@@ -75,24 +76,44 @@ class ReviewForm(forms.ModelForm):
         return data
 
 
+class CaptureProblemFilter(admin.SimpleListFilter):
+    """Predictions whose photo had one problem (``classifier.quality``), or none."""
+
+    title = "capture problem"
+    parameter_name = "capture"
+    NONE = "none"
+
+    def lookups(self, request, model_admin):
+        return [(code, code.replace("_", " ").capitalize()) for code in MESSAGES] + [(self.NONE, "None")]
+
+    def queryset(self, request, queryset):
+        if self.value() == self.NONE:
+            return queryset.filter(quality=[])
+        if self.value() in MESSAGES:
+            return queryset.filter(quality__icontains=f'"code": "{self.value()}"')
+        return queryset
+
+
 @admin.register(Prediction)
 class PredictionAdmin(admin.ModelAdmin):
     form = ReviewForm
-    list_display = ["thumbnail", "predicted_type", "confidence", "score_percent", "review", "created"]
+    list_display = ["thumbnail", "predicted_type", "confidence", "score_percent", "capture", "review", "created"]
     list_display_links = ["thumbnail", "predicted_type"]
-    list_filter = ["band", "document_type", "review_status", "created"]
+    list_filter = ["band", "reason", CaptureProblemFilter, "document_type", "review_status", "created"]
     search_fields = ["=id", "=sha256"]
     search_help_text = "Search by prediction id or the image's sha256."
     actions = ["confirm"]
     list_per_page = 50
     fieldsets = [
-        (None, {"fields": ["large_image", "predicted_type", "confidence", "score_percent", "runners_up"]}),
+        (None, {"fields": ["large_image", "predicted_type", "confidence", "score_percent", "reason", "capture",
+                           "runners_up"]}),
         ("Review", {"fields": ["reviewed_label", "new_type", "new_type_name", "review_status", "reviewer",
                                "reviewed_at"]}),
         ("Upload", {"fields": ["id", "created", "original_name", "dimensions", "file_size", "sha256", "model_version",
                                "latency"], "classes": ["collapse"]}),
     ]
-    readonly_fields = ["large_image", "predicted_type", "confidence", "score_percent", "runners_up", "review_status",
+    readonly_fields = ["large_image", "predicted_type", "confidence", "score_percent", "reason", "capture",
+                       "runners_up", "review_status",
                        "reviewer", "reviewed_at", "id", "created", "original_name", "dimensions", "file_size", "sha256",
                        "model_version", "latency"]
 
@@ -152,6 +173,10 @@ class PredictionAdmin(admin.ModelAdmin):
     @admin.display(description="Score", ordering="score")
     def score_percent(self, obj):
         return percent(obj.score)
+
+    @admin.display(description="Capture problems")
+    def capture(self, obj):
+        return ", ".join(code.replace("_", " ") for code in obj.quality_codes) or "none"
 
     @admin.display(description="Review", ordering="review_status")
     def review(self, obj):

@@ -12,6 +12,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from classifier.bands import UNSUPPORTED_LABEL, ConfidenceBand
+from classifier.openset import REASONS
 from idclass.storage import DocumentStorage
 
 if TYPE_CHECKING:  # the record needs the classifier's types, not torch, to be imported
@@ -66,6 +67,10 @@ class Prediction(models.Model):
     model_version = models.CharField(max_length=100)
     localisation = models.JSONField(null=True, blank=True,
                                     help_text="Where the document was found: found, confidence, quad (corners in pixels).")
+    reason = models.CharField("why not supported", max_length=20, choices=list(REASONS.items()), blank=True,
+                              help_text="Empty when the answer names a type.")
+    quality = models.JSONField("capture problems", default=list, blank=True,
+                               help_text="What was wrong with the photo, most important first: code, value, message.")
     latency_ms = models.FloatField()
     review_status = models.CharField(max_length=10, choices=Review.choices, default=Review.UNREVIEWED,
                                      db_index=True)
@@ -91,8 +96,9 @@ class Prediction(models.Model):
         return cls(original_name=original_name, sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data),
                    width=result.width, height=result.height, document_type=result.document_type or "",
                    score=result.score, band=result.band.value, top_k=top_k, model_version=result.model_version,
-                   latency_ms=result.timings_ms["total_ms"],
-                   localisation=result.localisation.as_json() if result.localisation else None)
+                   latency_ms=result.timings_ms["total_ms"], reason=result.reason or "",
+                   localisation=result.localisation.as_json() if result.localisation else None,
+                   quality=[issue.as_json() for issue in result.quality])
 
     @property
     def unsupported(self) -> bool:
@@ -126,11 +132,22 @@ class Prediction(models.Model):
         quad = (self.localisation or {}).get("quad")
         return " ".join(f"{x:.1f},{y:.1f}" for x, y in quad) if quad else None
 
+    @property
+    def reason_message(self) -> str:
+        """Why the answer is not a supported document, in plain words; empty with a type."""
+        return REASONS.get(self.reason, "")
+
+    @property
+    def quality_codes(self) -> list[str]:
+        return [issue["code"] for issue in self.quality]
+
     def as_dict(self) -> dict:
         """What the API answers about a prediction: the one place that says so."""
         return {"id": str(self.id), "document_type": self.document_type or None, "label": self.label,
                 "score": round(self.score, 4), "band": self.band, "colour": self.confidence_band.colour,
-                "top_k": self.top_k, "model_version": self.model_version, "localisation": self.localisation}
+                "reason": self.reason or None, "reason_message": self.reason_message or None,
+                "quality": self.quality, "top_k": self.top_k, "model_version": self.model_version,
+                "localisation": self.localisation}
 
     def record_review(self, label: str, reviewer, name: str = "") -> None:
         """The review rule, for every way of reviewing. ``label``: the correct type ("" for none

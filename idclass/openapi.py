@@ -9,6 +9,8 @@ from django.template.defaultfilters import filesizeformat
 
 from classifier.bands import ConfidenceBand
 from classifier.images import MIN_SIDE, SUPPORTED_FORMATS
+from classifier.openset import REASONS
+from classifier.quality import MESSAGES
 from idclass.forms import UploadForm
 from idclass.models import Prediction
 from idclass.errors import ERROR_STATUS
@@ -68,6 +70,10 @@ def prediction_schema() -> dict:
     alternative = object_schema({"document_type": {"type": "string"}, "label": {"type": "string"},
                                  "score": {"type": "number", "minimum": 0, "maximum": 1}})
     point = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
+    quality_issue = object_schema({
+        "code": {"type": "string", "enum": list(MESSAGES), "description": "For programs."},
+        "value": {"type": "number", "description": "What the check measured, in its own unit."},
+        "message": {"type": "string", "description": "What to do for a better photo, fit to show to a person."}})
     localisation = object_schema({
         "found": {"type": "boolean"}, "confidence": {"type": "number", "minimum": 0, "maximum": 1},
         "quad": {"type": ["array", "null"], "items": point, "minItems": 4, "maxItems": 4,
@@ -81,6 +87,14 @@ def prediction_schema() -> dict:
         "score": {"type": "number", "minimum": 0, "maximum": 1},
         "band": {"type": "string", "enum": list(Prediction.Band.values)},
         "colour": {"type": "string", "enum": [band.colour for band in ConfidenceBand]},
+        "reason": {"type": ["string", "null"], "enum": [*REASONS, None],
+                   "description": "Why the answer is not a supported document: no_document (none was found in "
+                                  "the photo) or unsupported_type (a document of a type the model does not know); "
+                                  "null when it names a type, and for answers of models that did not say."},
+        "reason_message": {"type": ["string", "null"], "description": "The reason in plain words."},
+        "quality": {"type": "array", "items": quality_issue,
+                    "description": "What is wrong with the photo, most important first; empty for a good photo. "
+                                   "It explains the band and never changes the answer."},
         "top_k": {"type": "array", "items": alternative, "minItems": 1,
                   "description": "The best types, best first; for an unsupported answer, the closest ones."},
         "model_version": {"type": "string"},

@@ -23,7 +23,8 @@ def test_classify(served_model, demo_image, media_root):
     assert response.status_code == 201
     body = response.json()
     assert set(body) == {"id", "document_type", "label", "score", "band", "colour", "top_k", "model_version",
-                         "localisation"}
+                         "localisation", "reason", "reason_message", "quality"}
+    assert body["reason"] is None and body["reason_message"] is None  # a typed answer
     prediction = Prediction.objects.get()
     assert body["id"] == str(prediction.id)
     assert body["document_type"] == prediction.document_type in served_model.model.classes

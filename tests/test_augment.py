@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from classifier.synth.augment import (MIN_VISIBLE, augment, corners_outside, random_background, simulate_capture,
-                                     visible_share)
+from classifier.localise import visible_share
+from classifier.synth.augment import (MIN_VISIBLE, augment, corners_outside, random_background,
+                                     simulate_capture)
 
 SEEDS = range(24)
 

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 from django.db import connections
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from benchmarks.server import ROOT, gunicorn, server_env
 from classifier.bands import UNSUPPORTED_LABEL, ConfidenceBand
+from classifier.quality import MESSAGES
 from idclass.admin import NEW_TYPE
 from idclass.models import Prediction
 
@@ -189,6 +190,22 @@ def test_the_upload_page_lists_the_supported_documents_and_many_can_be_searched(
     page.get_by_label("Find a document").fill("driving licence")
     sync_api.expect(page.locator("#supported-documents li:visible")).to_have_count(0)
     sync_api.expect(page.get_by_text("No supported document matches that.")).to_be_visible()
+
+
+def test_a_blurred_photos_result_names_the_blur_and_a_good_ones_names_nothing(browser, live_server, served_model,
+                                                                             demo_train_dir, tmp_path):
+    scan = Image.open(sorted(demo_train_dir.glob("*/*.jpg"))[0])  # a flat specimen, sharp and evenly lit
+    blurred = tmp_path / "blurred.jpg"
+    scan.filter(ImageFilter.GaussianBlur(max(scan.size) / 250)).save(blurred)
+    page = browser.new_page()
+    page.set_default_timeout(15_000)
+    for photo, tips in ((scan.filename, []), (str(blurred), [MESSAGES["blurred"]])):
+        page.goto(f"{live_server.url}/")
+        page.get_by_label("Photo or scan of the document").set_input_files(photo)
+        page.get_by_role("button", name="Identify document").click()
+        page.wait_for_url(f"{live_server.url}/p/*/")
+        sync_api.expect(page.locator(".retake li")).to_have_text(tips)
+        sync_api.expect(page.get_by_text("For a better photo")).to_have_count(1 if tips else 0)
 
 
 def assert_loaded(page, image):

@@ -8,7 +8,8 @@ from django.core.management import CommandError, call_command
 from PIL import Image
 
 from classifier.synth import demo
-from classifier.synth.augment import MIN_VISIBLE, background_photos, visible_share
+from classifier.localise import visible_share
+from classifier.synth.augment import MIN_VISIBLE, background_photos
 from classifier.synth.demo import DOC_TYPES, make_demo_dataset, render_document
 
 

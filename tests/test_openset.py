@@ -18,7 +18,7 @@ from tests.web import upload
 def test_rule_is_the_validation_quantile_and_round_trips():
     rule = OpenSetRule.fit(np.linspace(0, 1, 101), quantile=0.9)
     assert rule.threshold == pytest.approx(0.9) and rule.n_validation == 101
-    assert rule.rejects(0.91) and not rule.rejects(0.9)
+    assert rule.turns_away(0.91) == "unsupported_type" and rule.turns_away(0.9) is None
     assert OpenSetRule.from_dict(json.loads(json.dumps(rule.to_dict()))) == rule
 
 
@@ -62,7 +62,9 @@ def rejecting(served_model, monkeypatch):
 
 @pytest.fixture
 def accepting(served_model, monkeypatch):
-    monkeypatch.setattr(served_model, "open_set", OpenSetRule(threshold=2.0, quantile=0.99, n_validation=1))
+    """The served model, naming a type for every image (each counts as like a known document)."""
+    monkeypatch.setattr(served_model, "open_set", OpenSetRule(threshold=2.0, quantile=0.99, n_validation=1,
+                                                              document_like=2.0))
     return served_model
 
 
@@ -112,4 +114,6 @@ def test_evaluation_measures_the_open_set(accepting, demo_train_dir, tmp_path):
     assert open_set == report["open_set"]
     assert 0 <= open_set["auroc"] <= 1 and open_set["n_unknown"] == 3
     assert open_set["unknown_rejected"] == 0 and open_set["known_rejected"] == 0  # this threshold accepts all
-    assert "open set: AUROC" in format_table(report)
+    folder = open_set["per_folder"][str(unknown)]
+    assert folder["n"] == 3 and folder["reasons"] == {} and 0 <= folder["fpr_at_95_tpr"] <= 1
+    assert "open set: AUROC" in format_table(report) and f"{unknown}: 3 images" in format_table(report)

@@ -3,6 +3,8 @@ import re
 import pytest
 from django.test import Client
 
+from classifier.openset import REASONS
+from classifier.quality import MESSAGES, QualityIssue
 from idclass.models import Prediction
 from tests.web import BAD_UPLOADS, jpeg, make_prediction, stored_files, upload
 
@@ -86,7 +88,25 @@ def test_result_shows_the_band_as_colour_and_word(client, media_root, band, colo
     html = client.get(f"/p/{prediction.id}/").content.decode()
     assert f"--band-colour: {colour}" in html
     assert f"<strong>{word} confidence</strong>" in html
-    assert ("Try another photo" in html) == (band == "low")
+    assert "For a better photo" not in html  # a good photo has no tips, whatever its band
+
+
+def test_result_gives_the_tips_that_apply_most_important_first(client, media_root):
+    issues = [QualityIssue(code, 0.5, MESSAGES[code]).as_json() for code in ("partly_out_of_frame", "glare")]
+    prediction = make_prediction(jpeg(), score=0.3, band="low", quality=issues)
+    remember(client, prediction)
+    html = client.get(f"/p/{prediction.id}/").content.decode()
+    assert "For a better photo" in html
+    tips = [html.index(MESSAGES[code]) for code in ("partly_out_of_frame", "glare")]
+    assert tips == sorted(tips) and MESSAGES["blurred"] not in html
+
+
+@pytest.mark.parametrize("reason", REASONS)
+def test_a_not_supported_result_says_why(client, media_root, reason):
+    prediction = make_prediction(jpeg(), document_type="", score=0.4, band="unsupported", reason=reason)
+    remember(client, prediction)
+    html = client.get(f"/p/{prediction.id}/").content.decode()
+    assert REASONS[reason] in html and all(REASONS[other] not in html for other in REASONS if other != reason)
 
 
 def test_a_result_is_only_for_the_session_that_uploaded_it(client, served_model, demo_image):

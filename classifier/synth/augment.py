@@ -31,6 +31,7 @@ from PIL import Image
 
 from classifier.errors import DatasetError
 from classifier.images import image_files
+from classifier.localise import visible_share
 
 AUGMENT_VERSION = "4"  # bump when what a view looks like changes: cached training features are remade
 PHOTO_SIZES = ((640, 480), (480, 640), (800, 600), (600, 800))
@@ -235,9 +236,12 @@ def random_background(rng: np.random.Generator, size: tuple[int, int], backgroun
 # Camera and scanner artefacts
 # --------------------------------------------------------------------------
 
-def _photometric(img: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+def _photometric(img: np.ndarray, rng: np.random.Generator, strength: float,
+                 conditions: dict | None = None) -> np.ndarray:
     """Uneven lighting and colour cast, brightness/contrast/gamma, blur, sensor noise
-    and JPEG re-compression; ``strength`` 1 is phone-photo-like, smaller is scan-like."""
+    and JPEG re-compression; ``strength`` 1 is phone-photo-like, smaller is scan-like. Records
+    what it applied in ``conditions`` (``simulate_capture``)."""
+    conditions = {} if conditions is None else conditions
     h, w = img.shape[:2]
     # Lighting: a smooth per-channel gain field (uneven light plus white-balance cast).
     cells = int(rng.integers(2, 4))
@@ -250,6 +254,7 @@ def _photometric(img: np.ndarray, rng: np.random.Generator, strength: float) -> 
     y = x ** rng.uniform(1 - 0.25 * strength, 1 + 0.3 * strength)
     y = (y - 0.5) * rng.uniform(1 - 0.3 * strength, 1 + 0.2 * strength) + 0.5
     y = y + rng.uniform(-0.12, 0.12) * strength
+    conditions["tone"] = np.clip(y, 0, 1)[[64, 128, 192]].round(3).tolist()  # where quarter, half and 3/4 grey land
     img = cv2.LUT(img, np.clip(y * 255, 0, 255).astype(np.uint8))
     # Blur: defocus, sometimes hand shake.
     r = rng.random()
@@ -260,8 +265,11 @@ def _photometric(img: np.ndarray, rng: np.random.Generator, strength: float) -> 
         rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), rng.uniform(0, 180), 1)
         kernel = cv2.warpAffine(kernel, rot, (length, length))
         img = cv2.filter2D(img, -1, kernel / max(kernel.sum(), 1e-6))
+        conditions["blur"] = {"motion_px": length}
     elif r < 0.75:
-        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 0.3 + 1.4 * strength))
+        sigma = rng.uniform(0.3, 0.3 + 1.4 * strength)
+        img = cv2.GaussianBlur(img, (0, 0), sigma)
+        conditions["blur"] = {"sigma_px": round(float(sigma), 3)}
     # Sensor noise (uniform integer noise: as good as Gaussian after JPEG, and much cheaper).
     amp = int(rng.integers(0, 2 + 12 * strength))
     if amp:
@@ -353,11 +361,23 @@ def _ellipse(rng: np.random.Generator, centre: np.ndarray, size: np.ndarray, sof
     return draw
 
 
-def _glare(rng: np.random.Generator, img: np.ndarray, quad: np.ndarray) -> np.ndarray:
+def _glare(rng: np.random.Generator, img: np.ndarray, quad: np.ndarray, conditions: dict) -> np.ndarray:
     """A bright elliptical highlight, as a lamp or flash reflects off a laminated card."""
     centre, size = _spot_on(rng, quad, (0.05, 0.25))
     light = _soft_field(img, _ellipse(rng, centre, size, 0.5))
-    return cv2.add(img, cv2.multiply(255 - img, light, scale=rng.uniform(0.6, 1.0) / 255))
+    strength = rng.uniform(0.6, 1.0)
+    conditions["glare"] = {"strength": round(float(strength), 3),
+                           "radii": (size / np.linalg.norm(quad[2] - quad[0])).round(3).tolist()}
+    return cv2.add(img, cv2.multiply(255 - img, light, scale=strength / 255))
+
+
+def _washed_share(unlit: np.ndarray, photo: np.ndarray, quad: np.ndarray) -> float:
+    """The share of the document that glare turned white in the finished photo (after its tone
+    curve, which may darken a highlight again): white there, not white before the glare."""
+    document = np.zeros(photo.shape[:2], np.uint8)
+    cv2.fillConvexPoly(document, np.round(quad).astype(np.int32), 1)
+    washed = (photo.min(axis=2) >= 250) & (unlit.min(axis=2) < 245) & (document > 0)
+    return round(float(washed.sum() / max(document.sum(), 1)), 4)
 
 
 def _hologram(rng: np.random.Generator, img: np.ndarray, quad: np.ndarray) -> np.ndarray:
@@ -374,13 +394,6 @@ def _hologram(rng: np.random.Generator, img: np.ndarray, quad: np.ndarray) -> np
     patch = _soft_field(img, _ellipse(rng, centre, size, 0.3))
     sheen = cv2.multiply(patch, rainbow, scale=rng.uniform(0.3, 0.7) / 255)
     return cv2.add(img, sheen)
-
-
-def visible_share(quad: np.ndarray, frame: tuple[int, int]) -> float:
-    """How much of the document's area lies inside the frame."""
-    fw, fh = frame
-    inside, _ = cv2.intersectConvexConvex(np.float32(quad), np.float32([[0, 0], [fw, 0], [fw, fh], [0, fh]]))
-    return float(inside) / max(float(cv2.contourArea(np.float32(quad))), 1e-6)
 
 
 def corners_outside(quad: np.ndarray, frame: tuple[int, int]) -> int:
@@ -450,9 +463,10 @@ def _plain_card(rng: np.random.Generator) -> np.ndarray:
     return a
 
 
-def _distractor(rng: np.random.Generator, img: np.ndarray, quad: np.ndarray, card: np.ndarray) -> None:
+def _distractor(rng: np.random.Generator, img: np.ndarray, quad: np.ndarray, card: np.ndarray) -> float:
     """Draw ``card`` in place as a second document lying on the desk beside the photographed
-    one: 40-80% of its size, anywhere (partly out of frame too), under it where they overlap."""
+    one: 40-80% of its size, anywhere (partly out of frame too), under it where they overlap.
+    Returns the share of the photo it covers (the part under the document included)."""
     h, w = img.shape[:2]
     side = max(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)) * rng.uniform(0.4, 0.8)
     ch, cw = card.shape[:2]
@@ -461,11 +475,13 @@ def _distractor(rng: np.random.Generator, img: np.ndarray, quad: np.ndarray, car
     centre = np.array([rng.uniform(-0.1, 1.1) * w, rng.uniform(-0.1, 1.1) * h])
     src = _shrink(card, int(side)) if max(card.shape[:2]) > 1.3 * side else card
     _warp(src, corners + centre, (w, h), dst=img, borderMode=cv2.BORDER_TRANSPARENT)
+    return cv2.contourArea(np.float32(corners)) * visible_share(corners + centre, (w, h)) / (w * h)
 
 
 def simulate_capture(doc: Image.Image, rng: np.random.Generator, *, backgrounds: Sequence[Path] = (),
                      out_size: tuple[int, int] | None = None, framing: str = "any",
-                     distractors: Sequence[Image.Image] = ()) -> tuple[Image.Image, np.ndarray]:
+                     distractors: Sequence[Image.Image] = (),
+                     conditions: dict | None = None) -> tuple[Image.Image, np.ndarray]:
     """Photograph-like view of a flat document on a cluttered background.
 
     Returns the RGB image (``out_size`` (w, h), by default a random phone-like size)
@@ -478,11 +494,19 @@ def simulate_capture(doc: Image.Image, rng: np.random.Generator, *, backgrounds:
     ``distractors`` (other documents) where given, else a plain card. "scan" is no photo of a
     desk but the document filling the frame (``_whole_frame``), at a size of its own; the other
     arguments do not apply there.
+
+    ``conditions``, where given, is filled with what the capture applied, to score capture-quality
+    checks against (``classifier.quality``): the document's share of the photo and out of it, its
+    longest side in photo pixels, the
+    share a second card covers, glare (strength, radii as shares of the diagonal, and the share of
+    the document it washed out to white in the finished photo), blur (Gaussian sigma or motion
+    length, in photo pixels) and the tone curve (where quarter, half and 3/4 grey land).
     """
+    conditions = {} if conditions is None else conditions
     if framing not in FRAMINGS:
         raise ValueError(f"framing must be one of {FRAMINGS}, not {framing!r}")
     if framing == "scan":
-        img, quad = _whole_frame(doc, rng)
+        img, quad = _whole_frame(doc, rng, conditions)
         return Image.fromarray(img), quad.astype(np.float32)
     if out_size is None:
         out_size = PHOTO_SIZES[int(rng.integers(len(PHOTO_SIZES)))]
@@ -494,9 +518,10 @@ def simulate_capture(doc: Image.Image, rng: np.random.Generator, *, backgrounds:
     if max(src.shape[:2]) > 1.3 * side:
         src = _shrink(src, int(side))
     img = _random_background_array(rng, out_size, backgrounds)
+    conditions["second_document"] = 0.0  # the share of the photo a second card covers
     if rng.random() < DISTRACTOR_PROBABILITY:
         card = _rgb_array(distractors[int(rng.integers(len(distractors)))]) if distractors else _plain_card(rng)
-        _distractor(rng, img, quad, card)
+        conditions["second_document"] = round(_distractor(rng, img, quad, card), 4)
     if rng.random() < 0.5:
         img = _shadow(img, quad, rng)
     img = _warp(src, quad, out_size, dst=img, borderMode=cv2.BORDER_TRANSPARENT)
@@ -504,12 +529,24 @@ def simulate_capture(doc: Image.Image, rng: np.random.Generator, *, backgrounds:
         _hand(rng, img, quad)
     if rng.random() < 0.3:
         img = _shade_band(rng, img, quad)
+    unlit = None
     if rng.random() < 0.4:
-        img = _glare(rng, img, quad)
+        unlit, img = img, _glare(rng, img, quad, conditions)
     if rng.random() < 0.25:
         img = _hologram(rng, img, quad)
-    img = _photometric(img, rng, 1.0)
+    img = _photometric(img, rng, 1.0, conditions)
+    if unlit is not None:
+        conditions["glare"]["washed_share"] = _washed_share(unlit, img, quad)
+    _framing(conditions, quad, out_size)
     return Image.fromarray(img), quad.astype(np.float32)
+
+
+def _framing(conditions: dict, quad: np.ndarray, frame: tuple[int, int]) -> None:
+    """Where the document lies in the photo, as ``conditions`` record it."""
+    area = cv2.contourArea(np.float32(quad))
+    conditions["document_share"] = round(area * visible_share(quad, frame) / (frame[0] * frame[1]), 4)
+    conditions["outside_share"] = round(max(0.0, 1 - visible_share(quad, frame)), 4)
+    conditions["document_px"] = round(float(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1).max()), 1)
 
 
 SCAN_STYLES = ("margin", "border", "tight", "beyond")  # how a whole-frame view meets the image's edge
@@ -531,7 +568,7 @@ def _scan_quad(rng: np.random.Generator, doc_size: tuple[int, int], style: str) 
     return quad * scale, (max(8, round(frame[0] * scale)), max(8, round(frame[1] * scale)))
 
 
-def _whole_frame(doc: Image.Image, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _whole_frame(doc: Image.Image, rng: np.random.Generator, conditions: dict) -> tuple[np.ndarray, np.ndarray]:
     """A document filling the frame, as a flatbed scan, a phone crop or a screenshot gives it
     (``SCAN_STYLES``: a white scanner margin, a thin dark border, no margin, or cut by the frame
     on every side), with scanner- to phone-like artefacts. Returns the RGB array and the quad."""
@@ -548,11 +585,17 @@ def _whole_frame(doc: Image.Image, rng: np.random.Generator) -> tuple[np.ndarray
     if max(src.shape[:2]) > 1.3 * side:
         src = _shrink(src, int(side))
     img = _warp(src, quad, size, dst=surround, borderMode=cv2.BORDER_TRANSPARENT)
+    unlit = None
     if rng.random() < 0.15:
-        img = _glare(rng, img, quad)
+        unlit, img = img, _glare(rng, img, quad, conditions)
     if rng.random() < 0.1:
         img = _hologram(rng, img, quad)
-    return _photometric(img, rng, rng.uniform(0.2, 0.8)), quad
+    img = _photometric(img, rng, rng.uniform(0.2, 0.8), conditions)
+    if unlit is not None:
+        conditions["glare"]["washed_share"] = _washed_share(unlit, img, quad)
+    conditions["second_document"] = 0.0
+    _framing(conditions, quad, size)
+    return img, quad
 
 
 def augment(img: Image.Image, rng: np.random.Generator, *, backgrounds: Sequence[Path] = (),
@@ -564,4 +607,4 @@ def augment(img: Image.Image, rng: np.random.Generator, *, backgrounds: Sequence
         # Shrinking first keeps big uploads fast; the capture shrinks the document further.
         small = Image.fromarray(_rgb_array(img, MAX_SIDE))
         return simulate_capture(small, rng, backgrounds=backgrounds)[0]
-    return Image.fromarray(_whole_frame(img, rng)[0])
+    return Image.fromarray(_whole_frame(img, rng, {})[0])

@@ -697,17 +697,20 @@ def _write_one(job: tuple[int, int], *, out: Path, seed: int, flat: bool, backgr
     keys = list(DOC_TYPES)
     rng = np.random.default_rng([seed, t_index, i])
     doc = render_document(keys[t_index], rng)
+    record = {}
     if flat:
         img, quality = doc, 95
         quad = np.array([[0, 0], [doc.width, 0], [doc.width, doc.height], [0, doc.height]], float)
     else:
         # a document of another type, for the captures that show a second one beside it
         other = render_document(keys[(t_index + 1 + int(rng.integers(len(keys) - 1))) % len(keys)], rng)
-        img, quad = simulate_capture(doc, rng, backgrounds=backgrounds, framing=framing, distractors=[other])
+        record["capture"] = {}
+        img, quad = simulate_capture(doc, rng, backgrounds=backgrounds, framing=framing, distractors=[other],
+                                     conditions=record["capture"])
         quality = int(rng.integers(70, 96))
     stem = out / keys[t_index] / f"{keys[t_index]}_{i:04d}"
     img.save(stem.with_suffix(".jpg"), quality=quality)
-    stem.with_suffix(".json").write_text(json.dumps({"quad": np.round(quad.astype(float), 2).tolist()}))
+    stem.with_suffix(".json").write_text(json.dumps({"quad": np.round(quad.astype(float), 2).tolist()} | record))
 
 
 def _init_worker() -> None:
@@ -718,8 +721,9 @@ def _init_worker() -> None:
 def make_demo_dataset(out: Path, per_class: int, seed: int, *, flat: bool = False, backgrounds: Sequence[Path] = (),
                       framing: str = "any", workers: int | None = None, progress: bool = True) -> dict:
     """Write ``per_class`` images of every type in ``DOC_TYPES`` to ``out/<type>/<type>_<i>.jpg``,
-    each with a ``.json`` holding the document's corners ("quad": top-left first, clockwise),
-    plus ``out/labels.json`` (folder -> display name).
+    each with a ``.json`` holding the document's corners ("quad": top-left first, clockwise) and,
+    for a simulated photo, what the capture applied ("capture": ``simulate_capture``'s
+    ``conditions``), plus ``out/labels.json`` (folder -> display name).
 
     Images are simulated photos unless ``flat``, framed as ``framing`` says (``augment.FRAMINGS``:
     by default some partly out of frame). The output depends only on ``seed``, ``per_class`` and

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import matplotlib
@@ -19,7 +20,8 @@ from classifier.predictor import Classification, Predictor  # noqa: E402
 from classifier.results import RESULT_COLUMNS, csv_writer, result_fields  # noqa: E402
 from classifier.training.dataset import scan  # noqa: E402
 from classifier.training.errors_sheet import write_errors_sheet  # noqa: E402
-from classifier.training.metrics import classification_metrics, localisation_metrics, polygon_iou  # noqa: E402
+from classifier.training.metrics import (classification_metrics, localisation_metrics, polygon_iou,  # noqa: E402
+                                         quality_metrics)
 
 # predictions.csv: document_type is the predicted type; see classifier.results for the rest
 PREDICTION_COLUMNS = ("path", "true_type", *RESULT_COLUMNS, "iou")
@@ -37,6 +39,10 @@ def evaluate_classifier(predictor: Predictor, data_dirs: list[Path], report_dir:
     if unknown_dirs:
         report["open_set"] = open_set_metrics(predictor, answers, unknown_dirs, batch_size)
     true_quads = [true_quad(img.path) for img in data.images]
+    conditions = [capture_conditions(img.path) for img in data.images]
+    if all(c is not None for c in conditions):
+        report["quality"] = quality_metrics([{i.code for i in a.quality} for a in answers], conditions,
+                                            probs.argmax(1) == targets)
     if predictor.localiser is not None and all(q is not None for q in true_quads):
         report["localisation"] = localisation_metrics([found_quad(a) for a in answers], true_quads)
         whole, _ = predict_all(predictor, data, batch_size, localise=False)
@@ -74,20 +80,35 @@ def supported_metrics(answers: list[Classification], targets: np.ndarray, classe
 def open_set_metrics(predictor: Predictor, known: list[Classification], unknown_dirs: list[Path],
                      batch_size: int) -> dict:
     """How well novelty tells the known-type images from ``unknown_dirs``' images: AUROC, and the
-    share of each the model answered "not a supported document"."""
-    paths = [p for d in unknown_dirs for p in image_files(d)]
-    if not paths:
+    share of each the model answered "not a supported document"; and per unknown folder, its own
+    (``per_folder``), with the reasons given."""
+    folders = {d: image_files(d) for d in unknown_dirs}
+    if not any(folders.values()):
         raise DatasetError(f"no images under {', '.join(map(str, unknown_dirs))} to use as unknowns")
     if predictor.open_set is None:
         raise DatasetError("this model was trained before open-set answers; retrain it to measure them")
-    unknown = [item.classification for item in tqdm(predictor.predict_each(paths, batch_size), total=len(paths),
-                                                    desc="evaluating unknowns", unit="img") if item.classification]
-    novelty = [a.novelty for a in known] + [a.novelty for a in unknown]
-    truth = [0] * len(known) + [1] * len(unknown)
-    return {"auroc": float(roc_auc_score(truth, novelty)), "unknown_rejected": _rejected_share(unknown),
-            "known_rejected": _rejected_share(known), "n_unknown": len(unknown),
-            "n_unreadable": len(paths) - len(unknown),
-            "threshold": predictor.open_set.threshold, "unknown_dirs": [str(d) for d in unknown_dirs]}
+    answers = {d: [item.classification for item in tqdm(predictor.predict_each(paths, batch_size), total=len(paths),
+                                                        desc=f"evaluating unknowns in {d.name}", unit="img")
+                   if item.classification] for d, paths in folders.items() if paths}
+    unknown = [a for d in answers for a in answers[d]]
+    report = _separation(known, unknown)
+    return report | {"known_rejected": _rejected_share(known), "n_unknown": len(unknown),
+                     "n_unreadable": sum(map(len, folders.values())) - len(unknown),
+                     "threshold": predictor.open_set.threshold, "unknown_dirs": [str(d) for d in unknown_dirs],
+                     "per_folder": {str(d): _separation(known, a) | {"n": len(a)} for d, a in answers.items()}}
+
+
+def _separation(known: list[Classification], unknown: list[Classification]) -> dict:
+    """Novelty's AUROC and false-positive rate at 95% of the unknowns caught, the share of the
+    unknowns turned away, given a type in the high band, and the reasons given."""
+    novelty = np.array([a.novelty for a in known] + [a.novelty for a in unknown])
+    truth = np.array([0] * len(known) + [1] * len(unknown))
+    reasons = Counter(a.reason for a in unknown if a.reason)
+    return {"auroc": float(roc_auc_score(truth, novelty)),
+            "fpr_at_95_tpr": float((novelty[truth == 0] >= np.quantile(novelty[truth == 1], 0.05)).mean()),
+            "unknown_rejected": _rejected_share(unknown),
+            "unknown_high": float(np.mean([a.band is ConfidenceBand.HIGH for a in unknown])),
+            "reasons": dict(reasons)}
 
 
 def _rejected_share(answers: list[Classification]) -> float:
@@ -128,8 +149,18 @@ def write_predictions(path: Path, data, answers: list[Classification], true_quad
 
 def true_quad(path: Path) -> np.ndarray | None:
     """The document's corners from the JSON beside an image (as make_demo_dataset writes)."""
-    corners = path.with_suffix(".json")
-    return np.array(json.loads(corners.read_text())["quad"], dtype=float) if corners.is_file() else None
+    record = _record(path)
+    return np.array(record["quad"], dtype=float) if record else None
+
+
+def capture_conditions(path: Path) -> dict | None:
+    """What the simulated capture applied, from the JSON beside an image (make_demo_dataset's photos)."""
+    return (_record(path) or {}).get("capture")
+
+
+def _record(path: Path) -> dict | None:
+    beside = path.with_suffix(".json")
+    return json.loads(beside.read_text()) if beside.is_file() else None
 
 
 def format_table(report: dict) -> str:
@@ -147,10 +178,21 @@ def format_table(report: dict) -> str:
         lines.append(f"localisation: mean IoU {loc['mean_iou']:.3f}, IoU >= 0.8 on {loc['share_iou_0_8']:.1%}, "
                      f"not found {loc['share_not_found']:.1%}; accuracy {loc['accuracy_localised']:.4f} localised, "
                      f"{loc['accuracy_whole_image']:.4f} on whole images")
+    if "quality" in report:
+        checks = {code: m for code, m in report["quality"].items() if code != "clean"}
+        lines.append("capture quality (precision, recall; accuracy flagged / not flagged): " + ", ".join(
+            f"{code} {_fraction(m['precision'])}, {_fraction(m['recall'])}; {_fraction(m['accuracy_flagged'])} / "
+            f"{_fraction(m['accuracy_not_flagged'])}" for code, m in checks.items()))
+        clean = report["quality"]["clean"]
+        lines.append(f"clean captures: {clean['n']}, flagged {_fraction(clean['with_any_flag'])}")
     if "open_set" in report:
         o = report["open_set"]
         lines.append(f"open set: AUROC {o['auroc']:.3f} against {o['n_unknown']} unknown images; "
                      f"unknowns rejected {o['unknown_rejected']:.1%}, known images rejected {o['known_rejected']:.1%}")
+        for folder, f in o["per_folder"].items():
+            lines.append(f"  {folder}: {f['n']} images, AUROC {f['auroc']:.3f}, FPR at 95% TPR {f['fpr_at_95_tpr']:.3f}, "
+                         f"rejected {f['unknown_rejected']:.1%}, high band {f['unknown_high']:.1%}, reasons "
+                         + (", ".join(f"{r} {n}" for r, n in sorted(f["reasons"].items())) or "none"))
     return "\n".join(lines)
 
 

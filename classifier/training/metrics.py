@@ -1,12 +1,17 @@
-"""Accuracy, calibration error and per-class scores of a set of predictions, and how well
-document outlines were found."""
+"""Accuracy, calibration error and per-class scores of a set of predictions, how well
+document outlines were found, and how well the capture-quality checks find what a simulated
+capture applied."""
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from classifier.localise import order_corners, plausible
+from classifier.quality import SHARPNESS_SIDE
 
 ECE_BINS = 15
 
@@ -71,3 +76,62 @@ def localisation_metrics(pred_quads, true_quads, image_areas=None) -> dict:
         metrics["degenerate"] = sum(p is not None and not plausible(order_corners(p), area)
                                     for p, area in zip(pred_quads, image_areas, strict=True))
     return metrics
+
+
+@dataclass(frozen=True)
+class Truth:
+    """When a quality check's condition is clearly present, and clearly absent, in what a simulated
+    capture applied (``simulate_capture``'s conditions); the cases in between are left out."""
+
+    measure: str  # the ``quality.measure`` it reads
+    below: bool  # the condition shows as a low measure (a blurred photo is less sharp)
+    present: Callable[[dict], bool]
+    absent: Callable[[dict], bool]
+    threshold: str  # the ``quality`` constant that is its threshold
+
+
+def _blur(c: dict) -> float:
+    """Blur as it shows on the document seen at most ``SHARPNESS_SIDE`` pixels long (a Gaussian's
+    sigma, or a third of a motion streak's length): the same blur in a bigger photo matters less."""
+    blur = c.get("blur", {})
+    pixels = blur.get("sigma_px", blur.get("motion_px", 0) / 3)
+    return pixels * min(1.0, SHARPNESS_SIDE / c.get("document_px", SHARPNESS_SIDE))
+
+
+QUALITY_TRUTH = {
+    "partly_out_of_frame": Truth("outside_share", False, lambda c: c["outside_share"] >= 0.06,
+                                 lambda c: c["outside_share"] == 0, "OUTSIDE_SHARE"),
+    "too_small": Truth("document_share", True, lambda c: c["document_share"] <= 0.06,
+                       lambda c: c["document_share"] >= 0.12, "MIN_DOCUMENT_SHARE"),
+    "blurred": Truth("sharpness", True, lambda c: _blur(c) >= 1.4, lambda c: _blur(c) <= 0.6, "MIN_SHARPNESS"),
+    "glare": Truth("blown_out", False, lambda c: c.get("glare", {}).get("washed_share", 0) >= 0.03,
+                   lambda c: "glare" not in c and "exposure" not in c, "GLARE_SHARE"),
+    "too_dark": Truth("highlights", True, lambda c: c.get("exposure") == "dark",
+                      lambda c: "exposure" not in c and c["tone"][1] >= 0.4, "DARK_HIGHLIGHTS"),
+    "overexposed": Truth("shadows", False, lambda c: c.get("exposure") == "bright",
+                         lambda c: "exposure" not in c and c["tone"][1] <= 0.6, "BRIGHT_SHADOWS"),
+}
+
+
+def quality_metrics(flags: list[set[str]], conditions: list[dict], correct: np.ndarray) -> dict:
+    """Each check's precision and recall against what the captures applied (``QUALITY_TRUTH``), and the
+    accuracy of the answers it flagged against those it did not (the errors should gather there).
+    ``flags``: the checks that failed on each image; ``correct``: whether each answer was right."""
+    report = {}
+    for code, truth in QUALITY_TRUTH.items():
+        flagged = np.array([code in f for f in flags])
+        present = np.array([truth.present(c) for c in conditions])
+        absent = np.array([truth.absent(c) for c in conditions])
+        judged = present | absent
+        hits = int((flagged & present).sum())
+        report[code] = {"present": int(present.sum()), "absent": int(absent.sum()),
+                        "precision": hits / max(int((flagged & judged).sum()), 1) if (flagged & judged).any() else None,
+                        "recall": hits / int(present.sum()) if present.any() else None,
+                        "flagged": int(flagged.sum()),
+                        "accuracy_flagged": float(correct[flagged].mean()) if flagged.any() else None,
+                        "accuracy_not_flagged": float(correct[~flagged].mean()) if (~flagged).any() else None}
+    clean = np.array([all(t.absent(c) for t in QUALITY_TRUTH.values()) for c in conditions])
+    report["clean"] = {"n": int(clean.sum()),
+                       "with_any_flag": float(np.mean([bool(f) for f, k in zip(flags, clean) if k])) if clean.any()
+                       else None}
+    return report
