@@ -6,6 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
+from benchmarks.reference_files import SCANS
 from classifier import artifact, weights
 from classifier.bands import UNSUPPORTED_LABEL, ConfidenceBand
 from classifier.head import MLPHead
@@ -117,3 +118,14 @@ def test_evaluation_measures_the_open_set(accepting, demo_train_dir, tmp_path):
     folder = open_set["per_folder"][str(unknown)]
     assert folder["n"] == 3 and folder["reasons"] == {} and 0 <= folder["fpr_at_95_tpr"] <= 1
     assert "open set: AUROC" in format_table(report) and f"{unknown}: 3 images" in format_table(report)
+
+
+@pytest.mark.skipif(not SCANS.is_dir(), reason=f"no real scans at {SCANS} (IDCLASS_TEST_SCANS)")
+def test_the_real_documents_benchmark_answers_every_scan(trained_model_dir, capsys):
+    """benchmarks.open_set_real at its smallest (no leave-out training): it keeps running."""
+    from benchmarks import open_set_real
+
+    open_set_real.main(["--splits", "0", "--captures", "1", "--model", str(trained_model_dir)])
+    out = capsys.readouterr().out
+    for row in ("real scans flat", "real scans captured", "natural photos"):
+        assert f"  {row} " in out, row

@@ -67,3 +67,14 @@ def test_issues_come_most_important_first_with_what_to_do(photo):
     assert [i.code for i in issues] == ["partly_out_of_frame", "blurred"]
     assert issues[0].as_json() == {"code": "partly_out_of_frame", "value": pytest.approx(issues[0].value, abs=1e-4),
                                    "message": quality.MESSAGES["partly_out_of_frame"]}
+
+
+def test_the_quality_benchmark_scores_every_check(capsys):
+    """benchmarks.quality end to end at its smallest: it keeps running; its figures are not asserted."""
+    from benchmarks import quality as benchmark
+
+    benchmark.main(["--per-class", "2"])
+    lines = capsys.readouterr().out.splitlines()
+    for code in quality.CODES:
+        assert any(line.startswith(f"{code:20} ") for line in lines), code
+    assert lines[-1].startswith("clean captures")
