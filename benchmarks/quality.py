@@ -18,7 +18,7 @@ import argparse
 
 import cv2
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageFilter, ImageOps
 
 from benchmarks.reference_files import PHOTOS
 from classifier import quality
@@ -45,7 +45,7 @@ def captures(per_class: int, seed: int, photos) -> list[tuple[Image.Image, dict]
             if "glare" not in conditions and rng.random() < BURNT_SHARE:
                 img = glare(img, quad, conditions, rng)
             if conditions["outside_share"] == 0 and rng.random() < FAR_SHARE:
-                img = further(img, conditions, rng)
+                img = further(img, conditions, rng, photos)
             if rng.random() < EXPOSED_SHARE:
                 conditions["exposure"] = "dark" if rng.random() < 0.5 else "bright"
                 img = expose(img, conditions["exposure"], rng)
@@ -53,11 +53,12 @@ def captures(per_class: int, seed: int, photos) -> list[tuple[Image.Image, dict]
     return out
 
 
-def further(img: Image.Image, conditions: dict, rng: np.random.Generator) -> Image.Image:
-    """The same capture from 2-4 times as far: shrunk into a blurred, enlarged copy of itself, its
-    edge feathered (a sharp edge there would look like a document's outline)."""
+def further(img: Image.Image, conditions: dict, rng: np.random.Generator, photos) -> Image.Image:
+    """The same capture from 2-4 times as far: shrunk onto another photo, its edge feathered (a
+    sharp edge there would look like a document's outline)."""
     factor = rng.uniform(0.25, 0.5)
-    scene = img.filter(ImageFilter.GaussianBlur(0.05 * max(img.size)))
+    scene = (ImageOps.fit(Image.open(photos[int(rng.integers(len(photos)))]).convert("RGB"), img.size)
+             if photos else Image.new("RGB", img.size, (120, 110, 100)))
     small = img.resize((round(img.width * factor), round(img.height * factor)), Image.Resampling.BOX)
     edge = max(2, round(0.08 * min(small.size)))
     alpha = Image.new("L", small.size, 0)
