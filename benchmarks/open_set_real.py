@@ -66,10 +66,11 @@ def print_row(row: dict) -> None:
           f"{extra}; reasons: {reasons}")
 
 
-def leave_out(split: int, n_unknown: int, per_image: int, photos, weights: Path, cache: Path, work: Path) -> list:
+def leave_out(data, split: int, n_unknown: int, per_image: int, photos, weights: Path, cache: Path,
+              work: Path) -> list:
+    """``data``: the real scans (``dataset.scan``)."""
     from classifier.training.train import TrainConfig, train_classifier
 
-    data = scan([SCANS])
     types = sorted({img.label for img in data.images})
     unknown = set(np.random.default_rng(split).choice(types, n_unknown, replace=False).tolist())
     train_dir = work / f"split{split}"
@@ -113,10 +114,11 @@ def main(argv=None):
     if not SCANS.is_dir():
         parser.error(f"no real scans at {SCANS}: set IDCLASS_TEST_SCANS")
     photos = image_files(PHOTOS) if PHOTOS.is_dir() else []
+    data = scan([SCANS])
     report = {}
     if args.model:
         predictor = Predictor(args.model, weights=WEIGHTS if WEIGHTS.is_file() else None)
-        everything = [(img.label, img.path) for img in scan([SCANS]).images]
+        everything = [(img.label, img.path) for img in data.images]
         print(f"model {args.model} ({', '.join(predictor.model.classes)}) on the real scans")
         report["other_types"] = [summary(name, items, answers(predictor, items), False) for name, items in
                                  (("real scans flat", [(lbl, load_image(p)) for lbl, p in everything]),
@@ -126,7 +128,7 @@ def main(argv=None):
         report["other_types"].append(natural(predictor, photos))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        report["leave_out"] = [leave_out(split, args.unknown_types, args.captures, photos, WEIGHTS,
+        report["leave_out"] = [leave_out(data, split, args.unknown_types, args.captures, photos, WEIGHTS,
                                          work / "features", work) for split in range(args.splits)]
     if args.out:
         args.out.write_text(json.dumps(report, indent=2))

@@ -36,15 +36,7 @@ class CornerNet(nn.Module):
             self.head.bias[:5] = -4.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = []
-        for stage in self.down:
-            x = stage(x)
-            skips.append(x)
-        x = skips.pop()
-        for up in self.up:
-            skip = skips.pop()
-            x = up(torch.cat([nn.functional.interpolate(x, size=skip.shape[-2:], mode="bilinear"), skip], 1))
-        return self.head(x)
+        return self.head(down_then_up(x, self.down, self.up))
 
 
 class MobileCornerNet(nn.Module):
@@ -74,16 +66,21 @@ class MobileCornerNet(nn.Module):
         self.register_buffer("shift", (0.5 - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / std, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x * self.scale + self.shift
-        skips = []
-        for stage in self.stages:
-            x = stage(x)
-            skips.append(x)
-        x = skips.pop()
-        for up in self.up:
-            skip = skips.pop()
-            x = up(torch.cat([nn.functional.interpolate(x, size=skip.shape[-2:], mode="bilinear"), skip], 1))
-        return self.head(x)
+        return self.head(down_then_up(x * self.scale + self.shift, self.stages, self.up))
+
+
+def down_then_up(x: torch.Tensor, stages: nn.ModuleList, ups: nn.ModuleList) -> torch.Tensor:
+    """Both localiser networks' shape: down through ``stages``, keeping each one's output, then up
+    through ``ups``, each given the upsampled input joined with the kept output of its size."""
+    skips = []
+    for stage in stages:
+        x = stage(x)
+        skips.append(x)
+    x = skips.pop()
+    for up in ups:
+        skip = skips.pop()
+        x = up(torch.cat([nn.functional.interpolate(x, size=skip.shape[-2:], mode="bilinear"), skip], 1))
+    return x
 
 
 NETWORKS = {"unet": CornerNet, "mobilenet_v3_small": MobileCornerNet}  # localiser.json's "network"

@@ -42,12 +42,10 @@ class OpenSetRule:
 
     def turns_away(self, novelty: float, no_document_in_view: bool = False) -> str | None:
         """Why the answer is not a supported document (a key of ``REASONS``), or None where it names
-        a type: no document in view (the localiser's measured decision) and none like a known one;
-        else too novel, a document of another type. A model of the earlier kind gives a photo without
-        an outline the largest novelty (``NO_OUTLINE_NOVELTY``): for it, that means no document."""
+        a type: no document in view (the localiser's measured decision, or for a model of the earlier
+        kind no outline) and none like a known one; else too novel, a document of another type."""
         document_like = self.document_like is not None and novelty <= self.document_like
-        no_outline = self.no_outline_rejected and novelty >= NO_OUTLINE_NOVELTY
-        if (no_document_in_view and not document_like) or no_outline:
+        if no_document_in_view and not document_like:
             return "no_document"
         return "unsupported_type" if novelty > self.threshold else None
 

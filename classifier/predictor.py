@@ -174,15 +174,18 @@ class Predictor:
         top = [Alternative(classes[i], names[classes[i]], float(probs[i])) for i in order]
         width, height = img.info["original_size"]
         band = self.calibration.band(top[0].score)
-        if found is not None and not found.found and (self.open_set is None or self.open_set.no_outline_rejected):
+        no_outline = (found is not None and not found.found
+                      and (self.open_set is None or self.open_set.no_outline_rejected))
+        if no_outline:
             # A model of the earlier kind, whose head only ever saw cut-out documents, and no outline:
             # perhaps no document at all. Its head still answers, often with a high score: the band
-            # says low, and an open set takes the photo for as novel as can be, so unsupported.
+            # says low, and an open set takes the photo for as novel as can be, with no document in view.
             band = ConfidenceBand.LOW
             if novelty is not None:
                 novelty = NO_OUTLINE_NOVELTY
         document_type, label = top[0].document_type, top[0].label
-        reason = self.open_set.turns_away(novelty, found is not None and found.no_document) if self.open_set else None
+        no_document = no_outline or (found is not None and found.no_document)
+        reason = self.open_set.turns_away(novelty, no_document) if self.open_set else None
         if reason:
             band, document_type, label = ConfidenceBand.UNSUPPORTED, None, UNSUPPORTED_LABEL
         localisation = found.scaled(width / img.width, height / img.height) if found is not None else None

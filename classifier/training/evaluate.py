@@ -190,8 +190,9 @@ def format_table(report: dict) -> str:
         lines.append(f"open set: AUROC {o['auroc']:.3f} against {o['n_unknown']} unknown images; "
                      f"unknowns rejected {o['unknown_rejected']:.1%}, known images rejected {o['known_rejected']:.1%}")
         for folder, f in o["per_folder"].items():
-            lines.append(f"  {folder}: {f['n']} images, AUROC {f['auroc']:.3f}, FPR at 95% TPR {f['fpr_at_95_tpr']:.3f}, "
-                         f"rejected {f['unknown_rejected']:.1%}, high band {f['unknown_high']:.1%}, reasons "
+            lines.append(f"  {folder}: {f['n']} images, AUROC {f['auroc']:.3f}, "
+                         f"FPR at 95% TPR {f['fpr_at_95_tpr']:.3f}, rejected {f['unknown_rejected']:.1%}, "
+                         f"high band {f['unknown_high']:.1%}, reasons "
                          + (", ".join(f"{r} {n}" for r, n in sorted(f["reasons"].items())) or "none"))
     return "\n".join(lines)
 
