@@ -8,7 +8,8 @@ change the answer. The thresholds were fitted on simulated captures whose condit
 (``benchmarks.quality`` prints how well each does, and what it would fit).
 
 Not checked: glare on a document that fills the frame (a scan or a crop), where a white patch is
-as likely the paper's own; another document beside the first: the localiser is trained to look
+as likely the paper's own, or where no outline was found (a white patch anywhere in the photo is
+not on the document); another document beside the first: the localiser is trained to look
 past it, and nothing else measured found it (AUROC 0.61 for its corner heatmap's peaks away from
 the outline).
 """
@@ -52,7 +53,7 @@ OUTSIDE_SHARE = 0.03  # more of the document's area outside the photo than this,
 FILLS_FRAME = 0.85  # ... unless it covers this much of the photo: a scan or a crop, its outline at the border
 MIN_DOCUMENT_SHARE = 0.08  # the document covers less of the photo than this ...
 MIN_DOCUMENT_PIXELS = 112  # ... or its shorter side has fewer of the photo's own pixels than half the model's input
-MIN_SHARPNESS = 0.10  # the document's Laplacian variance against its own, below which it is blurred
+MIN_SHARPNESS = 0.016  # the document's least curvature variance against its own (``_focus``), below: blurred
 GLARE_SHARE = 0.02  # the largest patch of blown-out pixels (every channel at 250 or more) covers more than this
 DARK_HIGHLIGHTS = 0.45  # the view's 95th percentile of brightness, 0..1, below which it is too dark
 BRIGHT_SHADOWS = 0.55  # its 5th percentile, above which it is overexposed: not even print stays dark
@@ -69,13 +70,13 @@ def measure(view: Image.Image, localisation: Localisation | None, photo: Image.I
     found = localisation is not None and localisation.found
     shadows, highlights = np.quantile(grey, [0.05, 0.95]) / 255
     measures = {"sharpness": sharpness(photo, localisation.quad if found else None),
-                "blown_out": blown_out(rgb), "shadows": float(shadows), "highlights": float(highlights)}
+                "shadows": float(shadows), "highlights": float(highlights)}
     if found:
         quad, size = localisation.quad, photo.size
         inside = visible_share(quad, size)
         scale = np.array(original_size, float) / np.array(size, float)
         sides = np.linalg.norm((np.roll(quad, -1, axis=0) - quad) * scale, axis=1)
-        measures |= {"outside_share": 1 - inside,
+        measures |= {"blown_out": blown_out(rgb), "outside_share": 1 - inside,
                      "document_share": cv2.contourArea(np.float32(quad)) * inside / (size[0] * size[1]),
                      "document_pixels": float(min(sides[0] + sides[2], sides[1] + sides[3]) / 2)}
     return measures
@@ -83,9 +84,10 @@ def measure(view: Image.Image, localisation: Localisation | None, photo: Image.I
 
 def sharpness(photo: Image.Image, quad: np.ndarray | None) -> float:
     """How sharp the document is where it lies in the photo (without an outline, the photo's sharpest part):
-    the variance of its Laplacian against the variance of its grey levels, so that a plain document
-    is not taken for a blurred one. At the photo's own resolution: a small document upscaled to the
-    model's input would look blurred however sharp the photo."""
+    the variance of its second differences in the direction where they are least (``_focus``),
+    against the variance of its grey levels, so that a plain document is not taken for a blurred one.
+    At the photo's own resolution: a small document upscaled to the model's input would look blurred
+    however sharp the photo."""
     if quad is not None:  # the document's box only, before the conversion to grey: half the cost
         (x0, y0), (x1, y1) = np.clip(quad.min(axis=0), 0, None).astype(int), np.ceil(quad.max(axis=0)).astype(int)
         photo = photo.crop((x0, y0, min(x1, photo.width), min(y1, photo.height)))
@@ -95,29 +97,42 @@ def sharpness(photo: Image.Image, quad: np.ndarray | None) -> float:
     if factor < 1:
         grey = cv2.resize(grey, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
         quad = None if quad is None else quad * factor
-    inside = np.ones(grey.shape, bool)
+    inside = None  # every pixel
     if quad is not None:
         mask = np.zeros(grey.shape, np.uint8)
         cv2.fillConvexPoly(mask, np.round(quad).astype(np.int32), 1)
-        inside = cv2.erode(mask, np.ones((5, 5), np.uint8)) > 0  # not the document's own edge
-    if inside.sum() < 64:
+        inside = cv2.erode(mask, np.ones((5, 5), np.uint8))  # not the document's own edge
+    if (grey.size if inside is None else cv2.countNonZero(inside)) < 64:
         return float("inf")  # too little to judge
-    laplacian = cv2.Laplacian(grey.astype(np.float32), cv2.CV_32F)
+    grey = grey.astype(np.float32)
+    curvatures = cv2.merge([cv2.filter2D(grey, cv2.CV_32F, kernel) for kernel in SECOND_DIFFERENCES])
     if quad is None and min(grey.shape) >= 48:  # the sharpest ninth: a missed document on a soft background
-        h, w = grey.shape
-        return max(_focus(laplacian[r:r + h // 3, c:c + w // 3], grey[r:r + h // 3, c:c + w // 3])
-                   for r in range(0, h - h // 3 + 1, h // 3) for c in range(0, w - w // 3 + 1, w // 3))
-    return _focus(laplacian[inside], grey[inside])
+        (h, w), (th, tw) = grey.shape, (grey.shape[0] // 3, grey.shape[1] // 3)
+        return max(_focus(curvatures[r:r + th, c:c + tw], grey[r:r + th, c:c + tw])
+                   for r in range(0, h - th + 1, th) for c in range(0, w - tw + 1, tw))
+    return _focus(curvatures, grey, inside)
 
 
-def _focus(laplacian: np.ndarray, grey: np.ndarray) -> float:
-    return float(laplacian.var() / (grey.astype(np.float32).var() + 100.0))
+# The grey levels' second difference along a row, a column and both diagonals (these halved: their
+# step is sqrt(2) long). A shaken camera smears one direction only; a Laplacian, their sum, missed it.
+SECOND_DIFFERENCES = [np.float32([[1, -2, 1]]), np.float32([[1], [-2], [1]]),
+                      np.float32([[0, 0, 1], [0, -2, 0], [1, 0, 0]]) / 2,
+                      np.float32([[1, 0, 0], [0, -2, 0], [0, 0, 1]]) / 2]
+
+
+def _focus(curvatures: np.ndarray, grey: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """The least variance of the curvatures (one channel a direction) over the directions, against
+    the grey levels' variance, where ``mask`` is set (None: everywhere)."""
+    least = cv2.meanStdDev(curvatures, mask=mask)[1].min() ** 2
+    return float(least / (cv2.meanStdDev(grey, mask=mask)[1][0, 0] ** 2 + 100.0))
 
 
 def blown_out(rgb: np.ndarray) -> float:
     """The share of the view in its largest patch of blown-out pixels: glare burns one patch white,
-    where a document's own white areas are mostly broken up by print."""
+    where a document's own white areas are mostly broken up by print (and the pixel-wide paths
+    between print are opened up)."""
     blown = cv2.inRange(rgb, (250, 250, 250), (255, 255, 255))  # numpy's min over channels is 20 times slower
+    blown = cv2.morphologyEx(blown, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     n, _, stats, _ = cv2.connectedComponentsWithStats(blown, connectivity=8)
     return float(stats[1:, cv2.CC_STAT_AREA].max() / blown.size) if n > 1 else 0.0
 
@@ -134,7 +149,7 @@ def assess(measures: dict[str, float]) -> list[QualityIssue]:
         failing["blurred"] = measures["sharpness"]
     if measures["shadows"] > BRIGHT_SHADOWS:
         failing["overexposed"] = measures["shadows"]
-    elif measures["blown_out"] > GLARE_SHARE and measures.get("document_share", 1) < FILLS_FRAME:
+    elif measures.get("blown_out", 0) > GLARE_SHARE and measures["document_share"] < FILLS_FRAME:
         failing["glare"] = measures["blown_out"]
     if measures["highlights"] < DARK_HIGHLIGHTS:
         failing["too_dark"] = measures["highlights"]

@@ -1,4 +1,5 @@
 """Capture quality: each check flags its condition where it is plain, and a good photo nothing."""
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
@@ -37,6 +38,15 @@ def test_a_blurred_photo_is_blurred(photo):
     assert codes(photo.filter(ImageFilter.GaussianBlur(2.5))) == ["blurred"]
 
 
+def test_a_shaken_camera_is_blurred(photo):
+    """Smeared along one direction only: across it the print stays sharp, which a Laplacian (the sum of
+    both directions) took for a sharp photo."""
+    streak = np.zeros((9, 9), np.float32)
+    streak[4] = 1 / 9
+    smeared = Image.fromarray(cv2.filter2D(np.asarray(photo), -1, streak))
+    assert codes(smeared) == ["blurred"]
+
+
 def test_too_dark_and_overexposed(photo):
     a = np.asarray(photo, np.float32)
     assert "too_dark" in codes(Image.fromarray((a * 0.2).astype(np.uint8)))
@@ -58,6 +68,9 @@ def test_framing(photo):
 def test_without_an_outline_only_the_photo_is_judged(photo):
     assert codes(photo, quad=None) == []
     assert codes(photo.filter(ImageFilter.GaussianBlur(2.5)), quad=None) == ["blurred"]
+    a = np.asarray(photo).copy()
+    a[140:220, 200:330] = 255
+    assert codes(Image.fromarray(a), quad=None) == []  # a white patch, but not known to be on a document
 
 
 def test_issues_come_most_important_first_with_what_to_do(photo):

@@ -104,7 +104,9 @@ QUALITY_TRUTH = {
     "too_small": Truth("document_share", True, lambda c: c["document_share"] <= 0.06,
                        lambda c: c["document_share"] >= 0.12, "MIN_DOCUMENT_SHARE"),
     "blurred": Truth("sharpness", True, lambda c: _blur(c) >= 1.4, lambda c: _blur(c) <= 0.6, "MIN_SHARPNESS"),
-    "glare": Truth("blown_out", False, lambda c: c.get("glare", {}).get("washed_share", 0) >= 0.03,
+    # a washed-out patch darkened afterwards (a dim room's photo) is grey, no longer blown out: too dark says it
+    "glare": Truth("blown_out", False,
+                   lambda c: c.get("glare", {}).get("washed_share", 0) >= 0.03 and c.get("exposure") != "dark",
                    lambda c: "glare" not in c and "exposure" not in c, "GLARE_SHARE"),
     "too_dark": Truth("highlights", True, lambda c: c.get("exposure") == "dark",
                       lambda c: "exposure" not in c and c["tone"][1] >= 0.4, "DARK_HIGHLIGHTS"),
