@@ -10,7 +10,7 @@ from classifier.weights import load_localiser
 from classifier.images import load_image
 from classifier.localise import (DECODE_VERSION, STRIDE, Localiser, decode_heatmaps, order_corners,
                                  found_outline, plausible, rectify, to_input)
-from classifier.synth.augment import simulate_capture
+from classifier.synth.augment import random_background, simulate_capture
 from classifier.synth.demo import DOC_TYPES, render_document
 from classifier.training.metrics import localisation_metrics, polygon_iou
 
@@ -183,6 +183,27 @@ def test_learned_corners_come_in_geometric_order_at_every_quarter_turn(localiser
         result = localiser.locate(photograph(doc, quad))
         assert result.found
         assert np.abs(result.quad - order_corners(quad)).max() < 20, turns
+
+
+def test_a_document_photographed_from_far_away_is_found_in_a_corner_window(localiser):
+    """Decoding 4 looks again at the photo's corner windows, enlarged, where the whole photo shows no
+    outline; a localiser read with decoding 3 does not."""
+    found, seen_by_3 = [], []
+    for seed in range(6):
+        rng = np.random.default_rng([91, seed])
+        doc = render_document("vel_id", rng)
+        w = 130  # of 1000 px: the document covers 1.4% of the photo
+        quad = np.array([[0, 0], [w, 0], [w, w / doc.width * doc.height], [0, w / doc.width * doc.height]])
+        quad += (150 + 40 * seed, 160)
+        desk = np.asarray(random_background(rng, (1000, 750)))
+        inside = np.asarray(photograph(Image.new("L", doc.size, 255), quad, (1000, 750), 0))[..., None] > 0
+        img = Image.fromarray(np.where(inside, np.asarray(photograph(doc, quad, (1000, 750))), desk))
+        far = Localiser(localiser.config | {"decode": 3}, localiser.forward)
+        seen_by_3.append(far.locate(img).found)
+        result = localiser.locate(img)
+        found.append(result.found and polygon_iou(result.quad, quad) > 0.8)
+    assert localiser.decode >= 4 and not any(seen_by_3)
+    assert sum(found) >= 3, found
 
 
 def test_plain_image_is_not_a_document(localiser):
