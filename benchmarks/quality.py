@@ -84,7 +84,8 @@ def glare(img: Image.Image, quad: np.ndarray, conditions: dict, rng: np.random.G
     cv2.ellipse(spot, centre, (int(radius * 1.4), int(radius / 1.4)), rng.uniform(0, 180), 0, 360, 1, -1)
     washed = (spot > 0) & (document > 0) & (a.min(axis=2) < 245)
     a[spot > 0] = 255
-    conditions["glare"] = {"washed_share": round(float(washed.sum() / document.sum()), 4), "clipped": True}
+    conditions["glare"] = {"clipped": True}
+    conditions["washed_share"] = round(conditions["washed_share"] + float(washed.sum() / document.sum()), 4)
     return Image.fromarray(a)
 
 

@@ -3,7 +3,7 @@
 Each check reads what the pipeline already has: the found outline (how much of the document lies
 outside the photo, its share of the photo, its size in the photo's own pixels), the document in
 the decoded photo (sharpness, at the resolution it has there), and the view the model looks at
-(its largest blown-out patch, its darkest and brightest tones). They explain the band; they do not
+(its blown-out share, its darkest and brightest tones). They explain the band; they do not
 change the answer. The thresholds were fitted on simulated captures whose conditions are known
 (``benchmarks.quality`` prints how well each does, and what it would fit).
 
@@ -54,7 +54,7 @@ FILLS_FRAME = 0.85  # ... unless it covers this much of the photo: a scan or a c
 MIN_DOCUMENT_SHARE = 0.08  # the document covers less of the photo than this ...
 MIN_DOCUMENT_PIXELS = 112  # ... or its shorter side has fewer of the photo's own pixels than half the model's input
 MIN_SHARPNESS = 0.016  # the document's least curvature variance against its own (``_focus``), below: blurred
-GLARE_SHARE = 0.02  # the largest patch of blown-out pixels (every channel at 250 or more) covers more than this
+GLARE_SHARE = 0.02  # more of the document's view than this blown out (every channel at 250 or more)
 DARK_HIGHLIGHTS = 0.45  # the view's 95th percentile of brightness, 0..1, below which it is too dark
 BRIGHT_SHADOWS = 0.55  # its 5th percentile, above which it is overexposed: not even print stays dark
 SHARPNESS_SIDE = 512  # the document is measured at most this large: the cost stays under a millisecond
@@ -128,13 +128,9 @@ def _focus(curvatures: np.ndarray, grey: np.ndarray, mask: np.ndarray | None = N
 
 
 def blown_out(rgb: np.ndarray) -> float:
-    """The share of the view in its largest patch of blown-out pixels: glare burns one patch white,
-    where a document's own white areas are mostly broken up by print (and the pixel-wide paths
-    between print are opened up)."""
-    blown = cv2.inRange(rgb, (250, 250, 250), (255, 255, 255))  # numpy's min over channels is 20 times slower
-    blown = cv2.morphologyEx(blown, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    n, _, stats, _ = cv2.connectedComponentsWithStats(blown, connectivity=8)
-    return float(stats[1:, cv2.CC_STAT_AREA].max() / blown.size) if n > 1 else 0.0
+    """The share of the view blown out to white, every channel at 250 or more: by glare, or by light
+    strong enough to wash the print away."""
+    return cv2.countNonZero(cv2.inRange(rgb, (250, 250, 250), (255, 255, 255))) / (rgb.shape[0] * rgb.shape[1])
 
 
 def assess(measures: dict[str, float]) -> list[QualityIssue]:

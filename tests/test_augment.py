@@ -1,8 +1,10 @@
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from classifier.localise import visible_share
+from classifier.synth.demo import render_document
 from classifier.synth.augment import (MIN_VISIBLE, augment, corners_outside, random_background,
                                      simulate_capture)
 
@@ -151,3 +153,19 @@ def test_scan_view_keeps_most_of_the_document(doc):
         red = (a[..., 0] > a[..., 1] + 60) & (a[..., 0] > a[..., 2] + 60)
         lines = (a[..., 2] > a[..., 0] + 20) & (a.sum(axis=2) < 400)
         assert red.mean() > 0.002 and lines.mean() > 0.01
+
+
+def test_captures_record_how_much_of_the_document_the_light_washed_out():
+    """What the glare check is scored against (``metrics.QUALITY_TRUTH``): white pixels of the document
+    in the photo that were not white before the light fell on it, so never more than are white."""
+    washed = []
+    for i in range(30):
+        rng = np.random.default_rng([31, i])
+        conditions = {}
+        img, quad = simulate_capture(render_document("vel_id", rng), rng, conditions=conditions)
+        document = np.zeros((img.height, img.width), np.uint8)
+        cv2.fillConvexPoly(document, np.round(quad).astype(np.int32), 1)
+        white = (np.asarray(img).min(axis=2) >= 250)[document > 0].mean()
+        assert 0 <= conditions["washed_share"] <= white + 1e-3
+        washed.append(conditions["washed_share"])
+    assert 0 < max(washed) and min(washed) == 0  # the light washes some out of some documents

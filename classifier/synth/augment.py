@@ -372,8 +372,8 @@ def _glare(rng: np.random.Generator, img: np.ndarray, quad: np.ndarray, conditio
 
 
 def _washed_share(unlit: np.ndarray, photo: np.ndarray, quad: np.ndarray) -> float:
-    """The share of the document that glare turned white in the finished photo (after its tone
-    curve, which may darken a highlight again): white there, not white before the glare."""
+    """The share of the document that the light turned white in the finished photo (glare, uneven
+    light, the tone curve, which may also darken a highlight again): white there, not white before."""
     document = np.zeros(photo.shape[:2], np.uint8)
     cv2.fillConvexPoly(document, np.round(quad).astype(np.int32), 1)
     washed = (photo.min(axis=2) >= 250) & (unlit.min(axis=2) < 245) & (document > 0)
@@ -498,9 +498,10 @@ def simulate_capture(doc: Image.Image, rng: np.random.Generator, *, backgrounds:
     ``conditions``, where given, is filled with what the capture applied, to score capture-quality
     checks against (``classifier.quality``): the document's share of the photo and out of it, its
     longest side in photo pixels, the
-    share a second card covers, glare (strength, radii as shares of the diagonal, and the share of
-    the document it washed out to white in the finished photo), blur (Gaussian sigma or motion
-    length, in photo pixels) and the tone curve (where quarter, half and 3/4 grey land).
+    share a second card covers, glare (strength, radii as shares of the diagonal), the share of the
+    document washed out to white in the finished photo (by glare or by the light alone), blur
+    (Gaussian sigma or motion length, in photo pixels) and the tone curve (where quarter, half and
+    3/4 grey land).
     """
     conditions = {} if conditions is None else conditions
     if framing not in FRAMINGS:
@@ -529,14 +530,13 @@ def simulate_capture(doc: Image.Image, rng: np.random.Generator, *, backgrounds:
         _hand(rng, img, quad)
     if rng.random() < 0.3:
         img = _shade_band(rng, img, quad)
-    unlit = None
+    unlit = img  # every step after returns a new array
     if rng.random() < 0.4:
-        unlit, img = img, _glare(rng, img, quad, conditions)
+        img = _glare(rng, img, quad, conditions)
     if rng.random() < 0.25:
         img = _hologram(rng, img, quad)
     img = _photometric(img, rng, 1.0, conditions)
-    if unlit is not None:
-        conditions["glare"]["washed_share"] = _washed_share(unlit, img, quad)
+    conditions["washed_share"] = _washed_share(unlit, img, quad)
     _framing(conditions, quad, out_size)
     return Image.fromarray(img), quad.astype(np.float32)
 
@@ -585,14 +585,13 @@ def _whole_frame(doc: Image.Image, rng: np.random.Generator, conditions: dict) -
     if max(src.shape[:2]) > 1.3 * side:
         src = _shrink(src, int(side))
     img = _warp(src, quad, size, dst=surround, borderMode=cv2.BORDER_TRANSPARENT)
-    unlit = None
+    unlit = img
     if rng.random() < 0.15:
-        unlit, img = img, _glare(rng, img, quad, conditions)
+        img = _glare(rng, img, quad, conditions)
     if rng.random() < 0.1:
         img = _hologram(rng, img, quad)
     img = _photometric(img, rng, rng.uniform(0.2, 0.8), conditions)
-    if unlit is not None:
-        conditions["glare"]["washed_share"] = _washed_share(unlit, img, quad)
+    conditions["washed_share"] = _washed_share(unlit, img, quad)
     conditions["second_document"] = 0.0
     _framing(conditions, quad, size)
     return img, quad

@@ -98,16 +98,21 @@ def _blur(c: dict) -> float:
     return pixels * min(1.0, SHARPNESS_SIDE / c.get("document_px", SHARPNESS_SIDE))
 
 
+def _washed(c: dict) -> float:
+    """The share of the document washed out to white; datasets made before recorded glare's only."""
+    return c.get("washed_share", c.get("glare", {}).get("washed_share", 0))
+
+
 QUALITY_TRUTH = {
     "partly_out_of_frame": Truth("outside_share", False, lambda c: c["outside_share"] >= 0.06,
                                  lambda c: c["outside_share"] == 0, "OUTSIDE_SHARE"),
     "too_small": Truth("document_share", True, lambda c: c["document_share"] <= 0.06,
                        lambda c: c["document_share"] >= 0.12, "MIN_DOCUMENT_SHARE"),
     "blurred": Truth("sharpness", True, lambda c: _blur(c) >= 1.4, lambda c: _blur(c) <= 0.6, "MIN_SHARPNESS"),
-    # a washed-out patch darkened afterwards (a dim room's photo) is grey, no longer blown out: too dark says it
-    "glare": Truth("blown_out", False,
-                   lambda c: c.get("glare", {}).get("washed_share", 0) >= 0.03 and c.get("exposure") != "dark",
-                   lambda c: "glare" not in c and "exposure" not in c, "GLARE_SHARE"),
+    # washed out by glare or by the light alone; a patch darkened afterwards (a dim room's photo) is
+    # grey, no longer blown out: too dark says what is wrong there
+    "glare": Truth("blown_out", False, lambda c: _washed(c) >= 0.03 and c.get("exposure") != "dark",
+                   lambda c: _washed(c) <= 0.005 and "exposure" not in c, "GLARE_SHARE"),
     "too_dark": Truth("highlights", True, lambda c: c.get("exposure") == "dark",
                       lambda c: "exposure" not in c and c["tone"][1] >= 0.4, "DARK_HIGHLIGHTS"),
     "overexposed": Truth("shadows", False, lambda c: c.get("exposure") == "bright",
