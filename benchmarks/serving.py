@@ -53,6 +53,7 @@ WEB_LAYER_TARGET_MS = 10.0
 RSS_TARGET_MB = 300
 FIRST_ANSWER_TARGET_S = 2.0
 UPLOADS_BEFORE_RSS = 100
+ALL_CORES = max(1, min(4, os.cpu_count() or 1))  # the limit's threads per pass: more stop paying
 
 
 def photos(folder: Path, count: int) -> list[bytes]:
@@ -79,9 +80,10 @@ def median_ms(fn, items, repeat: int) -> float:
     return statistics.median(times)
 
 
-def limit(model: Path, images: list[bytes], repeat: int, threads: int) -> dict:
+def limit(model: Path, images: list[bytes], repeat: int) -> dict:
     """What any service must spend with this model's graphs: the cheapest decode and one forward pass
-    of the localiser and of the backbone."""
+    of the localiser and of the backbone, each on every core (up to ``ALL_CORES``), however many
+    threads the server gives a pass."""
     info = artifact.read_model(model)
     size = info.preprocessing.size
     decode = median_ms(lambda data: load_image(data, min_size=size), images, repeat)
@@ -93,7 +95,7 @@ def limit(model: Path, images: list[bytes], repeat: int, threads: int) -> dict:
     for name, side in forwards:
         # the fastest a pass can be: alone in a loop, its threads spinning between passes, no other
         # graph's threads spinning beside them
-        forward = getattr(OnnxGraphs(model, info, threads, spinning=True), name)
+        forward = getattr(OnnxGraphs(model, info, ALL_CORES, spinning=True), name)
         one, eight = (np.random.default_rng(0).normal(size=(n, 3, side, side)).astype(np.float32) for n in (1, 8))
         result[f"{name}_ms"] = median_ms(lambda _: forward(one), [None], repeat)
         result[f"{name}_batch8_ms"] = median_ms(lambda _: forward(eight), [None], max(3, repeat // 4)) / 8
@@ -119,6 +121,12 @@ def rss_mb(pid: int) -> float:
     return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1]) / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far, user and system, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def http(model: Path, weights: str, images: list[bytes], args, tmp: Path) -> dict:
     requests, concurrency = args.requests, args.concurrency
     bodies = [multipart_image(data) for data in images]
@@ -134,10 +142,13 @@ def http(model: Path, weights: str, images: list[bytes], args, tmp: Path) -> dic
         with ThreadPoolExecutor(concurrency) as pool:  # every worker and thread loads and runs once
             warm_up = list(pool.map(post, range(2 * concurrency)))
         single = [post(i) for i in range(requests)]
+        pids = worker_pids(server)
         with ThreadPoolExecutor(concurrency) as pool:
+            cpu = sum(map(cpu_seconds, pids))
             start = time.perf_counter()
             many = list(pool.map(post, range(requests)))
             seconds = time.perf_counter() - start
+            cpu = sum(map(cpu_seconds, pids)) - cpu
             more = list(pool.map(post, range(max(0, UPLOADS_BEFORE_RSS - len(warm_up + single + many)))))
         rss = [rss_mb(pid) for pid in worker_pids(server)]
     statuses = sorted({status for status, _ in warm_up + single + many + more})
@@ -149,6 +160,8 @@ def http(model: Path, weights: str, images: list[bytes], args, tmp: Path) -> dic
             "c1_predict_p50_ms": statistics.median(recorded[len(warm_up):len(warm_up) + requests]),
             f"c{concurrency}_p50_ms": statistics.median(ms for _, ms in many),
             f"c{concurrency}_rps": len(many) / seconds, "statuses": statuses,
+            # what the workers' CPUs spent per request at concurrency N: 1000 / it is all cores can give
+            f"c{concurrency}_worker_cpu_ms": cpu * 1000 / len(many),
             "uploads": len(recorded), "worker_rss_mb": rss}
 
 
@@ -167,7 +180,7 @@ def measure(backbone: str, model: Path | None, weights: str, images: list[bytes]
     if model is None:
         model = train_quick(tmp / f"model-{backbone}", weights, backbone, log=log)
     log(f"{backbone}: limit ...")
-    result = {"model": str(model), "weights": weights, "limit": limit(model, images, args.requests, args.threads)}
+    result = {"model": str(model), "weights": weights, "limit": limit(model, images, args.requests)}
     log(f"{backbone}: in-process ...")
     result["in_process"] = in_process(model, images, args.requests, args.threads)
     log(f"{backbone}: HTTP ...")
@@ -203,6 +216,8 @@ def table(results: dict, concurrency: int) -> str:
     row("HTTP, concurrency 1, p50 (p90) ms", lambda r: "{c1_p50_ms:.1f} ({c1_p90_ms:.1f})".format(**r["http"]))
     row(f"HTTP, concurrency {concurrency}, requests/s (p50 ms)",
         lambda r: f"{r['http'][f'c{concurrency}_rps']:.1f} ({r['http'][f'c{concurrency}_p50_ms']:.0f})")
+    row(f"workers' CPU per request at concurrency {concurrency}, ms ({os.cpu_count()} cores)",
+        lambda r: f"{r['http'][f'c{concurrency}_worker_cpu_ms']:.1f}")
     row("the workers' own `Predictor.predict` at concurrency 1, p50 ms",
         lambda r: f"{r['http']['c1_predict_p50_ms']:.1f}")
     row("web layer: HTTP c1 p50 - the workers' predict p50, ms (target <= 10)",
