@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from classifier import artifact, weights
+from classifier import weights
 from classifier.bands import ConfidenceBand
 from classifier.head import MLPHead
 from classifier.localise import Localisation
@@ -70,6 +70,17 @@ def test_one_image_per_type_validates_on_unseen_views(tmp_path, backbone_weights
                               log=lambda _: None)
     assert any("too few to hold out" in note for note in result.model.metadata["training"]["notes"])
     assert result.model.metadata["validation"]["n"] == len(result.model.classes)  # quick_config: val_views=1
+
+
+def test_novelty_threshold_counts_more_views_of_the_held_out_images(tmp_path, backbone_weights):
+    from classifier.training.train import OPEN_SET_VIEWS
+    data = tmp_path / "data"
+    make_demo_dataset(data, per_class=2, seed=9, flat=True, progress=False)
+    result = train_classifier([data], quick_config(backbone_weights, tmp_path / "cache", min_holdout=2),
+                              out_dir=tmp_path / "m", log=lambda _: None)
+    meta = result.model.metadata
+    assert meta["validation"]["n"] == len(result.model.classes)  # one held-out photo a type, as it is
+    assert meta["open_set"]["n_validation"] == OPEN_SET_VIEWS * len(result.model.classes)
 
 
 def test_feature_cache_makes_retraining_skip_the_backbone(tmp_path, backbone_weights, monkeypatch):
@@ -188,3 +199,29 @@ def test_few_specimen_types_validate_on_captures_training_never_draws():
     validation = validation_captures(training)
     assert validation.capture_probability == 1.0 and validation.seed != training.seed
     assert validation.key() != training.key()
+
+
+def test_a_captured_document_is_cut_out_flat_in_scanner_colours():
+    """Training shows the head each captured photo's document also as a scan shows it: cut out,
+    paper white and ink black whatever the light of the photo, as view 1 (``Augmentation.view``)."""
+    from classifier.localise import Localiser
+    from classifier.networks import TorchForward
+    from classifier.synth.demo import render_document
+    from classifier.training.features import cut_out
+
+    net, config = weights.load_localiser_network()
+    localiser = Localiser(config, TorchForward(net))
+    rng = np.random.default_rng(5)
+    document = np.asarray(render_document("vel_passport", rng).resize((320, 226)), np.float32)
+    photo = np.empty((480, 640, 3), np.float32)
+    photo[:] = np.asarray(rng.integers(40, 90, (1, 1, 3)), np.float32)  # a plain dark desk
+    photo[120:346, 160:480] = document
+    photo = Image.fromarray(np.clip(photo * (0.55, 0.45, 0.75) + (30, 10, 40), 0, 255).astype(np.uint8))  # dim, purple
+    flat = cut_out(photo, localiser)
+    assert flat is not None and abs(flat.width / flat.height - 320 / 226) < 0.1
+    low, high = np.percentile(np.asarray(flat).reshape(-1, 3), [1, 99.5], axis=0)
+    assert (high >= 250).all() and (low <= 10).all(), (low, high)  # the cast is gone, the range is full
+    augmentation = Augmentation(seed=0)
+    assert augmentation.view(photo, "ab" * 32, 0, flat) is photo
+    assert augmentation.view(photo, "ab" * 32, 1, flat) is flat
+    assert augmentation.view(photo, "ab" * 32, 1, None) is not photo  # a scan: no document to cut out

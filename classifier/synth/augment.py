@@ -33,7 +33,7 @@ from classifier.errors import DatasetError
 from classifier.images import image_files
 from classifier.localise import visible_share
 
-AUGMENT_VERSION = "4"  # bump when what a view looks like changes: cached training features are remade
+AUGMENT_VERSION = "6"  # bump when what a view looks like changes: cached training features are remade
 PHOTO_SIZES = ((640, 480), (480, 640), (800, 600), (600, 800))
 MAX_SIDE = 800
 FRAMINGS = ("any", "partial", "whole", "scan")  # simulate_capture's framing

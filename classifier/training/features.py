@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 from tqdm import tqdm
@@ -43,10 +43,13 @@ class Augmentation:
         return f"v{AUGMENT_VERSION}-s{self.seed}-c{self.capture_probability}-bg{bg}"
 
     def view(self, img, sha256: str, k: int, document=None):
-        """View ``k`` of ``img``. ``document``: its document cut out (``cut_out``), where it is a
-        photo holding one, which every other view starts from instead of the whole photo."""
+        """View ``k`` of ``img``: 0 the image itself. ``document``: its document cut out (``cut_out``),
+        where it is a photo holding one: view 1 is that document as it is, as a scan of it would show
+        it, and every other view starts from it instead of the whole photo."""
         if k == 0:
             return img
+        if k == 1 and document is not None:
+            return document
         rng = np.random.default_rng([self.seed, int(sha256[:15], 16), k])
         return augment.augment(document if document is not None and k % 2 else img, rng,
                                backgrounds=self.backgrounds, capture_probability=self.capture_probability)
@@ -76,9 +79,11 @@ class _Views(TorchDataset):
 
 def cut_out(img: Image.Image, localiser: Localiser | None) -> Image.Image | None:
     """The document of a training photo that holds more than it, flat, at the resolution it has in
-    the photo; None where the photo is the document (its outline covers ``CUT_OUT_BELOW`` or more of
-    it) or none was found. Views of a captured photo alone would show the head documents only as
-    captured, never filling the frame clean and flat, as a scan of one does."""
+    the photo, each colour channel stretched to its full range (1% clipped at each end) as a scanner
+    shows paper white and ink black; None where the photo is the document (its outline covers
+    ``CUT_OUT_BELOW`` or more of it) or none was found. Views of a captured photo alone would show
+    the head documents only as captured, in the light of the photo, never filling the frame clean
+    and flat, as a scan of one does: without the stretch, flat specimens scored 0.92 against 0.96."""
     if localiser is None:
         return None
     quad = localiser.locate(img).quad
@@ -87,7 +92,8 @@ def cut_out(img: Image.Image, localiser: Localiser | None) -> Image.Image | None
     area = abs(float(np.cross(quad[2] - quad[0], quad[3] - quad[1]))) / 2
     if area >= CUT_OUT_BELOW * img.width * img.height:
         return None
-    return rectify(img, quad, long_side=round(max(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1))))
+    flat = rectify(img, quad, long_side=round(max(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1))))
+    return ImageOps.autocontrast(flat, cutoff=1)  # per channel: also undoes a colour cast
 
 
 class FeatureCache:

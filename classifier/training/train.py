@@ -44,6 +44,9 @@ from classifier.training.outliers import outlier_images
 
 
 VALIDATION_SEED_OFFSET = 1_000_003  # validation captures' generator seed, apart from the training views'
+# views of each held-out image the novelty threshold is set on: the photo as it is, its document flat
+# (``features.Augmentation``) and augmented views, so a scan of a known type is not taken for an unknown one
+OPEN_SET_VIEWS = 8
 
 
 @dataclass
@@ -91,6 +94,7 @@ class Split:
     val_x: np.ndarray
     val_y: np.ndarray
     notes: list[str]
+    open_set_x: np.ndarray | None = None  # the validation views and more of the same images (``OPEN_SET_VIEWS``)
     outlier_x: np.ndarray | None = None  # documents of no known type (``outliers``)
 
 
@@ -185,7 +189,7 @@ def fit_open_set(head: MLPHead, split: Split, seed: int, localiser: Localiser | 
                            for c in np.unique(split.train_y)])
     with torch.no_grad():
         head.set_references(head.logits_and_hidden(torch.from_numpy(split.train_x[kept]))[1])
-        novelty = head.novelty(head.logits_and_hidden(torch.from_numpy(split.val_x))[1]).numpy()
+        novelty = head.novelty(head.logits_and_hidden(torch.from_numpy(split.open_set_x))[1]).numpy()
     return replace(OpenSetRule.fit(novelty),
                    no_outline_rejected=localiser is not None and localiser.presence_threshold is None)
 
@@ -240,7 +244,7 @@ def make_split(data: Dataset, config: TrainConfig, cache: FeatureCache, val_cach
             views = n_views(len(kept), config)
             train_items += [(i, 0, views + 1) for i in kept]
             # held-out images as they are: calibration must see what serving will see
-            held_items += [(i, 0, 1) for i in held]
+            held_items += [(i, 0, OPEN_SET_VIEWS) for i in held]
         else:
             views = n_views(len(members), config)
             train_items += [(i, 0, views + 1) for i in members]
@@ -255,9 +259,12 @@ def make_split(data: Dataset, config: TrainConfig, cache: FeatureCache, val_cach
         return xs, ys
 
     train_x, train_y = rows(train_items, cache)
-    val_x, val_y = (a + b for a, b in zip(rows(held_items, cache), rows(capture_items, val_cache)))
+    held_x, held_y = rows(held_items, cache)
+    capture_x, capture_y = rows(capture_items, val_cache)
+    val_x, val_y = [x[:1] for x in held_x] + capture_x, [y[:1] for y in held_y] + capture_y
     return Split(np.concatenate(train_x).astype(np.float32), np.concatenate(train_y),
-                 np.concatenate(val_x).astype(np.float32), np.concatenate(val_y), notes)
+                 np.concatenate(val_x).astype(np.float32), np.concatenate(val_y), notes,
+                 open_set_x=np.concatenate(held_x + capture_x).astype(np.float32))
 
 
 def fit_head(split: Split, n_classes: int, config: TrainConfig, log=print) -> tuple[MLPHead, float, dict]:
