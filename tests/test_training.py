@@ -225,3 +225,20 @@ def test_a_captured_document_is_cut_out_flat_in_scanner_colours():
     assert augmentation.view(photo, "ab" * 32, 0, flat) is photo
     assert augmentation.view(photo, "ab" * 32, 1, flat) is flat
     assert augmentation.view(photo, "ab" * 32, 1, None) is not photo  # a scan: no document to cut out
+
+
+def test_references_are_the_training_images_and_their_documents_first():
+    from classifier.openset import REFERENCES_PER_CLASS
+    from classifier.training.train import Split, fit_open_set
+    rng = np.random.default_rng(0)
+    per_type = 2 * REFERENCES_PER_CLASS
+    x = rng.normal(size=(2 * per_type, 16)).astype(np.float32)
+    y, view = np.repeat([0, 1], per_type), np.tile(np.arange(per_type) % 8, 2)  # views 0 and 1: a quarter
+    head = MLPHead(16, 2, hidden=8, dropout=0.0).eval()
+    head.set_feature_stats(torch.from_numpy(x))
+    fit_open_set(head, Split(x, y, x[:4], y[:4], [], view, x), seed=0, localiser=None)
+    assert head.references.shape == (2 * REFERENCES_PER_CLASS, 8)
+    with torch.no_grad():
+        plain = head.logits_and_hidden(torch.from_numpy(x[view <= 1]))[1]
+    distance = (plain[:, None] - head.references[None]).abs().amax(-1).min(1).values
+    assert (distance < 1e-6).all()  # every plain view is a reference

