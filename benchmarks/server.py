@@ -91,12 +91,17 @@ def collect_static(root: Path, env: dict[str, str]) -> None:
         STATIC_COLLECTED.add(root)
 
 
+def proc_stat(pid: int | str) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (state first, then the parent's pid, ...)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def worker_pids(master: subprocess.Popen) -> list[int]:
     """The pids of gunicorn's workers: the processes whose parent is its master."""
     pids = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = proc_stat(stat.parent.name)
         except OSError:  # gone meanwhile
             continue
         if int(fields[1]) == master.pid:

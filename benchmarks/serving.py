@@ -37,7 +37,7 @@ from PIL import Image
 
 from benchmarks.photos import encode
 from benchmarks.quick_model import train_quick
-from benchmarks.server import gunicorn, multipart_image, request, worker_pids
+from benchmarks.server import gunicorn, multipart_image, proc_stat, request, worker_pids
 from classifier import artifact
 from classifier.graphs import OnnxGraphs
 from classifier.images import load_image
@@ -53,7 +53,7 @@ WEB_LAYER_TARGET_MS = 10.0
 RSS_TARGET_MB = 300
 FIRST_ANSWER_TARGET_S = 2.0
 UPLOADS_BEFORE_RSS = 100
-ALL_CORES = max(1, min(4, os.cpu_count() or 1))  # the limit's threads per pass: more stop paying
+ALL_CORES = max(1, min(4, os.cpu_count() or 1))  # the limit's threads per pass, and the server's default: more stop paying
 
 
 def photos(folder: Path, count: int) -> list[bytes]:
@@ -123,7 +123,7 @@ def rss_mb(pid: int) -> float:
 
 def cpu_seconds(pid: int) -> float:
     """The process's CPU time so far, user and system, all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = proc_stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -245,7 +245,7 @@ def main(argv=None):
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--photos", type=int, default=10, help="different photos, taken in turn")
     parser.add_argument("--workers", type=int, help="gunicorn workers (default: as gunicorn.conf.py says)")
-    parser.add_argument("--threads", type=int, default=max(1, min(4, os.cpu_count() or 1)),
+    parser.add_argument("--threads", type=int, default=ALL_CORES,
                         help="threads per forward pass, in process and each worker's OMP_NUM_THREADS (default: "
                              "the server's own, all cores up to 4)")
     parser.add_argument("--json", type=Path, default=Path("reports") / "serving.json", help="where the JSON goes")

@@ -204,13 +204,10 @@ def test_few_specimen_types_validate_on_captures_training_never_draws():
 def test_a_captured_document_is_cut_out_flat_in_scanner_colours():
     """Training shows the head each captured photo's document also as a scan shows it: cut out,
     paper white and ink black whatever the light of the photo, as view 1 (``Augmentation.view``)."""
-    from classifier.localise import Localiser
-    from classifier.networks import TorchForward
     from classifier.synth.demo import render_document
     from classifier.training.features import cut_out
 
-    net, config = weights.load_localiser_network()
-    localiser = Localiser(config, TorchForward(net))
+    localiser = weights.load_localiser()
     rng = np.random.default_rng(5)
     document = np.asarray(render_document("vel_passport", rng).resize((320, 226)), np.float32)
     photo = np.empty((480, 640, 3), np.float32)

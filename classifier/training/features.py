@@ -89,7 +89,8 @@ def cut_out(img: Image.Image, localiser: Localiser | None) -> Image.Image | None
     quad = localiser.locate(img).quad
     if quad is None:
         return None
-    area = abs(float(np.cross(quad[2] - quad[0], quad[3] - quad[1]))) / 2
+    (ax, ay), (bx, by) = quad[2] - quad[0], quad[3] - quad[1]  # the diagonals
+    area = abs(float(ax * by - ay * bx)) / 2
     if area >= CUT_OUT_BELOW * img.width * img.height:
         return None
     flat = rectify(img, quad, long_side=round(max(np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1))))
