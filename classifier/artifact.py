@@ -100,7 +100,7 @@ class ModelInfo:
 
     @property
     def preprocessing(self) -> Preprocessing:
-        return Preprocessing(**self.metadata["preprocessing"])
+        return Preprocessing.from_metadata(self.metadata["preprocessing"])
 
     @property
     def calibration(self) -> Calibration:

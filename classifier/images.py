@@ -288,8 +288,12 @@ def resize_for_model(img: Image.Image, size: int, mode: str) -> Image.Image:
     raise ValueError(f"unknown resize mode {mode!r}; expected one of {RESIZE_MODES}")
 
 
-def to_array(img: Image.Image, size: int = 224, mode: str = "squash") -> np.ndarray:
-    """Normalised CHW float32 array for an ImageNet backbone."""
-    arr = np.asarray(resize_for_model(img, size, mode), dtype=np.float32) / 255.0
+def to_array(img: Image.Image, size: int = 224, mode: str = "squash", detail: int | None = None) -> np.ndarray:
+    """Normalised CHW float32 array for an ImageNet backbone. ``detail``: the view is shrunk to that
+    many pixels across and enlarged back, so it holds no finer detail however sharp the image was."""
+    view = resize_for_model(img, size, mode)
+    if detail is not None and detail < size:
+        view = view.resize((detail, detail), Image.Resampling.BOX).resize((size, size), Image.Resampling.BILINEAR)
+    arr = np.asarray(view, dtype=np.float32) / 255.0
     arr = (arr - IMAGENET_MEAN) / IMAGENET_STD
     return np.ascontiguousarray(arr.transpose(2, 0, 1), dtype=np.float32)

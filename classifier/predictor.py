@@ -154,7 +154,7 @@ class Predictor:
         issues = [quality.assess(quality.measure(view, found, img, img.info["original_size"]))
                   for img, (view, found) in zip(decoded, views)]
         t2 = time.perf_counter()
-        batch = np.stack([to_array(view, self.prep.size, self.prep.resize) for view, _ in views])
+        batch = np.stack([to_array(view, self.prep.size, self.prep.resize, self.prep.detail) for view, _ in views])
         features = self._passes(batch)
         t3 = time.perf_counter()
         logits, novelty = self.graphs.head(features)

@@ -166,3 +166,13 @@ def test_model_identity_changes_with_the_model_current_points_at(tmp_path):
     assert second not in (None, first)
     weights.save_model(small_model(), tmp_path / "v2")  # retrained in place: the same folder, new metadata
     assert artifact.model_identity(tmp_path / "current") not in (None, second)
+
+
+def test_a_model_keeps_the_detail_its_views_were_trained_with(tmp_path):
+    """A model written before views lost their finest detail sees them as it did then."""
+    model = small_model()
+    weights.save_model(model, tmp_path / "older")
+    assert artifact.read_model(tmp_path / "older").preprocessing.detail is None
+    model.metadata["preprocessing"]["detail"] = 112
+    weights.save_model(model, tmp_path / "newer")
+    assert artifact.read_model(tmp_path / "newer").preprocessing.detail == 112

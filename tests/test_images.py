@@ -7,7 +7,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from classifier.errors import InvalidImage
 from classifier import images
@@ -339,6 +339,19 @@ def test_large_jpeg_fast_path_matches_full_decode():
     assert fast.info["original_size"] == full.size == (4000, 3000)
     diff = np.abs(to_array(fast) - to_array(full)) * 0.226 * 255  # back to pixel units
     assert diff.mean() < 1.5 and diff.max() < 40
+
+
+def test_a_view_keeps_no_finer_detail_than_asked():
+    """A crisp scan and a soft photo of one document come out alike; without ``detail`` they differ."""
+    rng = np.random.default_rng(0)
+    dots = np.kron(rng.integers(0, 2, (150, 150)) * 255, np.ones((2, 2))).astype(np.uint8)  # 2 px print
+    fine = Image.fromarray(dots).convert("RGB")
+    soft = fine.filter(ImageFilter.GaussianBlur(2))
+    crisp_gap = np.abs(to_array(fine, 224) - to_array(soft, 224)).mean()
+    detail_gap = np.abs(to_array(fine, 224, detail=112) - to_array(soft, 224, detail=112)).mean()
+    assert detail_gap < crisp_gap / 2
+    coarse = gradient(300, 190)  # what is coarser than the detail passes unchanged, nearly
+    assert np.abs(to_array(coarse, 224, detail=112) - to_array(coarse, 224)).mean() < 0.02
 
 
 @pytest.mark.parametrize("mode", ["squash", "letterbox", "centre_crop"])

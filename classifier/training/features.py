@@ -73,7 +73,7 @@ class _Views(TorchDataset):
         views = []
         for k in range(first, last):
             view = document_view(self.augmentation.view(img, sha, k, document), self.localiser, self.prep)[0]
-            views.append(to_array(view, self.prep.size, self.prep.resize))
+            views.append(to_array(view, self.prep.size, self.prep.resize, self.prep.detail))
         return i, torch.from_numpy(np.stack(views))
 
 
