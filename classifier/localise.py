@@ -34,6 +34,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from classifier.images import to_rgb
+
 
 @dataclass(frozen=True)
 class Localisation:
@@ -87,7 +89,7 @@ def to_input(img: Image.Image | np.ndarray, image_size: int, pad: int) -> np.nda
     """(3, S, S) float32 array: the image squashed to ``image_size`` and padded with zeros (mid-grey).
     A large image is first box-reduced by a whole factor (Pillow's ``reduce``), which costs a
     fraction of OpenCV's area resampling over every pixel."""
-    img = Image.fromarray(img) if isinstance(img, np.ndarray) else img.convert("RGB")
+    img = Image.fromarray(img) if isinstance(img, np.ndarray) else to_rgb(img)  # no copy of an RGB image
     factor = min(img.width, img.height) // image_size
     a = np.asarray(img.reduce(factor) if factor > 1 else img)
     a = cv2.resize(a, (image_size, image_size), interpolation=cv2.INTER_AREA)
@@ -386,9 +388,15 @@ def rectify(img: Image.Image, quad: np.ndarray, long_side: int = 640,
     # Edge coordinates (image spans [0, W]) to the pixel-centre ones OpenCV warps with.
     shift = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
     m = np.linalg.inv(shift) @ m @ shift
-    src = np.asarray(img.convert("RGB"))
     if scale < 0.5:  # shrinking a lot: pre-shrink so the warp does not alias fine print
+        src = np.asarray(to_rgb(img))
         f = max(scale * 1.5, 1 / max(src.shape[:2]))
         src = cv2.resize(src, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
         m = m @ np.diag([1 / f, 1 / f, 1])
+    else:  # only the quad's box, and the pixel round it the interpolation reads: the same view, without
+        # copying the whole photo (the pre-shrink above takes all of it: a box would move its sampling grid)
+        corner = np.clip(np.floor(q.min(axis=0)) - 1, 0, np.array(img.size) - 1)
+        box = (*corner.astype(int), *np.clip(np.ceil(q.max(axis=0)) + 2, corner + 1, img.size).astype(int))
+        src = np.asarray(to_rgb(img).crop(box))
+        m = m @ np.array([[1, 0, box[0]], [0, 1, box[1]], [0, 0, 1]])
     return Image.fromarray(cv2.warpPerspective(src, m, (w, h), flags=cv2.INTER_LINEAR))

@@ -72,6 +72,18 @@ def test_rectify_squashes_to_a_size_in_one_warp(doc):
     assert red[5:40, 5:40].mean() > 150 and red[150:, 150:].mean() < 20  # the red block is back at the top-left
 
 
+def test_rectify_reads_the_photo_to_the_documents_very_edge():
+    """Only the quad's box of the photo is copied: no seam of black where the box was cut too tight,
+    and black only where the quad leaves the photo."""
+    white = Image.new("RGB", (750, 1000), (255, 255, 255))
+    inside = np.array([[100.6, 200.3], [399.2, 180.7], [420.9, 389.5], [90.1, 410.8]])
+    assert (np.asarray(rectify(white, inside, size=(224, 224))) == 255).all()
+    assert (np.asarray(rectify(white, inside, long_side=300)) == 255).all()
+    beyond = inside - [150, 0]  # its left quarter off the photo's left edge
+    flat = np.asarray(rectify(white, beyond, size=(224, 224)))
+    assert (flat[:, :30] == 0).all() and (flat[:, 80:] == 255).all()
+
+
 def test_the_localisers_input_is_the_photo_squashed_and_padded():
     gradient = np.tile(np.linspace(0, 255, 1000, dtype=np.float32), (700, 1))
     photo = np.repeat(gradient[..., None], 3, axis=2).astype(np.uint8)
