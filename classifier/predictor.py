@@ -15,7 +15,7 @@ from classifier.bands import UNSUPPORTED_LABEL, ConfidenceBand
 from classifier.device import describe, resolve_device
 from classifier.errors import InvalidImage
 from classifier.graphs import OnnxGraphs
-from classifier.images import ImageSource, load_image, to_array
+from classifier.images import ImageSource, load_image
 from classifier.inference import BatchedForward
 from classifier.localise import Localisation, Localiser
 from classifier.openset import NO_OUTLINE_NOVELTY
@@ -154,7 +154,7 @@ class Predictor:
         issues = [quality.assess(quality.measure(view, found, img, img.info["original_size"]))
                   for img, (view, found) in zip(decoded, views)]
         t2 = time.perf_counter()
-        batch = np.stack([to_array(view, self.prep.size, self.prep.resize, self.prep.detail) for view, _ in views])
+        batch = np.stack([self.prep.model_input(view) for view, _ in views])
         features = self._passes(batch)
         t3 = time.perf_counter()
         logits, novelty = self.graphs.head(features)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image
 
+from classifier.images import to_array
 from classifier.localise import Localisation, Localiser, rectify
 
 
@@ -21,7 +23,7 @@ class Preprocessing:
     resize: str = "squash"
     pooling: str = "gem"
     rotations: int = 1
-    localiser: str = ""  # the localiser's identity (``artifact.localiser_id``) when photos are cut to the document first
+    localiser: str = ""  # the localiser's identity (``artifact.localiser_id``) when photos are cut to the document
     # The finest detail a view keeps, in pixels across (``images.to_array``): a crisp scan and a soft phone
     # photo of one document then look alike to the head. Trained on captured photos only, the demo model
     # answered flat specimens 0.963 (19 of 300 "not supported") without it, 0.973 (4) with it, and its
@@ -37,6 +39,10 @@ class Preprocessing:
         loc = hashlib.sha256(self.localiser.encode()).hexdigest()[:12] if self.localiser else "none"
         detail = f"-d{self.detail}" if self.detail else ""
         return f"{self.resize}{self.size}-{self.pooling}-r{self.rotations}-loc{loc}{detail}-v{VIEWS}"
+
+    def model_input(self, view: Image.Image) -> np.ndarray:
+        """The backbone's input for a view from ``document_view``: the one place training and serving make it."""
+        return to_array(view, self.size, self.resize, self.detail)
 
 
 def document_view(img: Image.Image, localiser: Localiser | None,

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from classifier.artifact import BackboneSpec
 from classifier.backbone import FeatureExtractor
-from classifier.images import load_image, to_array
+from classifier.images import load_image
 from classifier.localise import Localiser, rectify
 from classifier.preprocessing import Preprocessing, document_view
 from classifier.synth import augment
@@ -73,7 +73,7 @@ class _Views(TorchDataset):
         views = []
         for k in range(first, last):
             view = document_view(self.augmentation.view(img, sha, k, document), self.localiser, self.prep)[0]
-            views.append(to_array(view, self.prep.size, self.prep.resize, self.prep.detail))
+            views.append(self.prep.model_input(view))
         return i, torch.from_numpy(np.stack(views))
 
 
