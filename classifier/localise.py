@@ -388,8 +388,9 @@ def rectify(img: Image.Image, quad: np.ndarray, long_side: int = 640,
     # Edge coordinates (image spans [0, W]) to the pixel-centre ones OpenCV warps with.
     shift = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
     m = np.linalg.inv(shift) @ m @ shift
+    rgb = to_rgb(img)
     if scale < 0.5:  # shrinking a lot: pre-shrink so the warp does not alias fine print
-        src = np.asarray(to_rgb(img))
+        src = np.asarray(rgb)
         f = max(scale * 1.5, 1 / max(src.shape[:2]))
         src = cv2.resize(src, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
         m = m @ np.diag([1 / f, 1 / f, 1])
@@ -397,6 +398,6 @@ def rectify(img: Image.Image, quad: np.ndarray, long_side: int = 640,
         # copying the whole photo (the pre-shrink above takes all of it: a box would move its sampling grid)
         corner = np.clip(np.floor(q.min(axis=0)) - 1, 0, np.array(img.size) - 1)
         box = (*corner.astype(int), *np.clip(np.ceil(q.max(axis=0)) + 2, corner + 1, img.size).astype(int))
-        src = np.asarray(to_rgb(img).crop(box))
+        src = np.asarray(rgb.crop(box))
         m = m @ np.array([[1, 0, box[0]], [0, 1, box[1]], [0, 0, 1]])
     return Image.fromarray(cv2.warpPerspective(src, m, (w, h), flags=cv2.INTER_LINEAR))

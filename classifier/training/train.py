@@ -250,7 +250,8 @@ def make_split(data: Dataset, config: TrainConfig, cache: FeatureCache, val_cach
             held, kept = members[:n_val], members[n_val:]
             views = n_views(len(kept), config)
             train_items += [(i, 0, views + 1) for i in kept]
-            # held-out images as they are: calibration must see what serving will see
+            # held-out images as they are (view 0) for validation and calibration, which must see what
+            # serving will see; their further views for the novelty threshold only
             held_items += [(i, 0, OPEN_SET_VIEWS) for i in held]
         else:
             views = n_views(len(members), config)
