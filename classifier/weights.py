@@ -45,7 +45,7 @@ def load_model(model_dir: Path) -> TrainedModel:
     info = artifact.read_model(model_dir)
     h = info.metadata["head"]
     head = MLPHead(h["in_features"], len(info.classes), hidden=h["hidden"], dropout=h["dropout"],
-                   references=h.get("references", 0))
+                   references=h.get("references", 0), members=h.get("members", 1))
     _load_weights(HEAD, Path(model_dir), head)
     return TrainedModel(head, info.metadata)
 

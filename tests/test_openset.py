@@ -25,9 +25,9 @@ def test_rule_is_the_validation_quantile_and_round_trips():
 
 def test_novelty_is_zero_at_a_reference_and_grows_away_from_them():
     torch.manual_seed(0)
-    head = MLPHead(8, 3, hidden=16).eval()
+    head = MLPHead(8, 3, hidden=16, members=3).eval()
     hidden = head.logits_and_hidden(torch.randn(20, 8))[1]
-    head.set_references(hidden[:10])
+    head.set_references(hidden[:, :10])
     novelty = head.novelty(hidden)
     assert torch.allclose(novelty[:10], torch.zeros(10), atol=1e-6)
     assert (novelty[10:] >= -1e-6).all() and novelty[10:].max() > 0
@@ -38,8 +38,9 @@ def test_a_trained_model_keeps_references_and_its_threshold(trained_model_dir):
     model = weights.load_model(trained_model_dir)
     rule = model.open_set
     assert rule is not None and rule.n_validation == model.metadata["validation"]["n"]
-    assert model.head.references.shape == (model.metadata["head"]["references"], model.metadata["head"]["hidden"])
-    assert len(model.head.references) >= len(model.classes)
+    h = model.metadata["head"]
+    assert model.head.references.shape == (h["members"], h["references"], h["hidden"])
+    assert model.head.references.shape[1] >= len(model.classes)
 
 
 def test_a_model_without_open_set_metadata_names_a_type_for_everything(trained_model_dir, tmp_path):
@@ -48,7 +49,8 @@ def test_a_model_without_open_set_metadata_names_a_type_for_everything(trained_m
     model = weights.load_model(trained_model_dir)
     metadata = {k: v for k, v in model.metadata.items() if k != "open_set"}
     metadata["head"] = {k: v for k, v in metadata["head"].items() if k != "references"}
-    head = MLPHead(metadata["head"]["in_features"], len(model.classes), metadata["head"]["hidden"])
+    head = MLPHead(metadata["head"]["in_features"], len(model.classes), metadata["head"]["hidden"],
+                   members=metadata["head"]["members"])
     head.load_state_dict({k: v for k, v in model.head.state_dict().items() if k != "references"}, strict=False)
     weights.save_model(weights.TrainedModel(head, metadata), old, trained_model_dir / artifact.MODEL_LOCALISER)
     assert weights.load_model(old).open_set is None

@@ -131,13 +131,40 @@ def test_display_names_from_labels_json_and_midv_defaults(tmp_path):
     assert data.display_names == {"lva_passport": "Passport of Latvia", "zz_permit": "Residence permit of Zed"}
 
 
+def test_the_heads_answer_is_its_members_mean_probability():
+    torch.manual_seed(0)
+    head = MLPHead(6, 4, hidden=8, members=3).eval()
+    x = torch.randn(5, 6)
+    members = torch.softmax(head.member_logits_and_hidden(x)[0], -1)
+    assert not torch.allclose(members[0], members[1])  # different starts
+    assert torch.allclose(torch.softmax(head(x), -1), members.mean(0), atol=1e-6)
+
+
+def test_a_head_saved_before_members_answers_as_it_did():
+    """Models trained before the members kept one nn.Sequential MLP: it loads as a head of one member."""
+    torch.manual_seed(0)
+    mlp = torch.nn.Sequential(torch.nn.Dropout(), torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Dropout(),
+                              torch.nn.Linear(8, 4)).eval()
+    references = torch.randn(5, 8)
+    old = {f"net.{k}": v for k, v in mlp.state_dict().items()} | {
+        "feature_mean": torch.zeros(6), "feature_std": torch.ones(6), "references": references}
+    head = MLPHead(6, 4, hidden=8, references=5).eval()
+    head.load_state_dict(old)
+    x = torch.randn(7, 6)
+    assert torch.allclose(torch.softmax(head(x), -1), torch.softmax(mlp(x), -1), atol=1e-6)
+    hidden = mlp[:3](x)
+    expected = 1 - (torch.nn.functional.normalize(hidden, dim=1)
+                    @ torch.nn.functional.normalize(references, dim=1).T).max(1).values
+    assert torch.allclose(head.novelty(head.logits_and_hidden(x)[1]), expected.clamp(0, 2), atol=1e-6)
+
+
 def test_temperature_sharpens_only_when_validation_shows_how_far():
     head = MLPHead(2, 2, hidden=4, dropout=0.0).eval()
     with torch.no_grad():  # logits (x0 - x1, x1 - x0): class 0 wherever x0 > x1
-        head.net[1].weight.copy_(torch.tensor([[1.0, -1.0], [-1.0, 1.0], [0, 0], [0, 0]]))
-        head.net[1].bias.zero_()
-        head.net[4].weight.copy_(torch.tensor([[1.0, -1.0, 0, 0], [-1.0, 1.0, 0, 0]]))
-        head.net[4].bias.zero_()
+        head.hidden_weight.copy_(torch.tensor([[1.0, -1.0], [-1.0, 1.0], [0, 0], [0, 0]]).T[None])
+        head.hidden_bias.zero_()
+        head.out_weight.copy_(torch.tensor([[1.0, -1.0, 0, 0], [-1.0, 1.0, 0, 0]]).T[None])
+        head.out_bias.zero_()
     x = torch.tensor([[0.2, 0.0], [0.0, 0.2], [0.3, 0.0], [0.0, 0.1]])
     # All right: lowering T lowers the loss without end, so nothing is fitted.
     assert fit_temperature(head, x, torch.tensor([0, 1, 0, 1])) == 1.0
@@ -185,8 +212,11 @@ def test_errors_sheet_shows_at_most_the_limit_and_says_when_there_are_none(tmp_p
 
 def test_outlier_images_are_made_once_per_seed(tmp_path):
     from classifier.training.outliers import outlier_images
+    from classifier.synth.augment import PHOTO_SIZES
     paths = outlier_images(tmp_path, types=2, views=2, seed=3)
     assert len(paths) == 4 and all(p.is_file() for p in paths)
+    # captures like the operator's photos, never a crisp flat render (the head took crispness for "unknown")
+    assert all(Image.open(p).size in PHOTO_SIZES for p in paths)
     stamps = [p.stat().st_mtime_ns for p in paths]
     assert outlier_images(tmp_path, types=2, views=2, seed=3) == paths
     assert [p.stat().st_mtime_ns for p in paths] == stamps  # not made again
@@ -231,11 +261,11 @@ def test_references_are_the_training_images_and_their_documents_first():
     per_type = 2 * REFERENCES_PER_CLASS
     x = rng.normal(size=(2 * per_type, 16)).astype(np.float32)
     y, view = np.repeat([0, 1], per_type), np.tile(np.arange(per_type) % 8, 2)  # views 0 and 1: a quarter
-    head = MLPHead(16, 2, hidden=8, dropout=0.0).eval()
+    head = MLPHead(16, 2, hidden=8, dropout=0.0, members=2).eval()
     head.set_feature_stats(torch.from_numpy(x))
     fit_open_set(head, Split(x, y, x[:4], y[:4], [], view, x), seed=0, localiser=None)
-    assert head.references.shape == (2 * REFERENCES_PER_CLASS, 8)
+    assert head.references.shape == (2, 2 * REFERENCES_PER_CLASS, 8)
     with torch.no_grad():
         plain = head.logits_and_hidden(torch.from_numpy(x[view <= 1]))[1]
-    distance = (plain[:, None] - head.references[None]).abs().amax(-1).min(1).values
+    distance = (plain[:, :, None] - head.references[:, None]).abs().amax(-1).min(-1).values
     assert (distance < 1e-6).all()  # every plain view is a reference

@@ -12,7 +12,6 @@ threshold measure real difficulty rather than the ease of a specimen's own view.
 """
 from __future__ import annotations
 
-import copy
 import math
 import time
 import uuid
@@ -75,6 +74,7 @@ class TrainConfig:
     # head and optimiser
     hidden: int = 256
     dropout: float = 0.3
+    members: int = 3  # MLPs trained side by side, their probabilities averaged (``head.MLPHead``)
     lr: float = 1e-3
     weight_decay: float = 1e-2
     batch_size: int = 256
@@ -219,7 +219,7 @@ def model_metadata(data: Dataset, config: TrainConfig, spec: BackboneSpec, prep:
         "backbone": asdict(spec),
         "preprocessing": asdict(prep),
         "head": {"in_features": int(split.train_x.shape[1]), "hidden": config.hidden, "dropout": config.dropout,
-                 "references": int(head.references.shape[0])},
+                 "references": int(head.references.shape[1]), "members": head.members},
         "dataset": {"fingerprint": data.fingerprint(), "n_images": len(data.images),
                     "per_class": {c: int(n) for c, n in zip(data.classes, counts)},
                     "data_dirs": [str(d) for d in data.dirs]},
@@ -277,40 +277,47 @@ def make_split(data: Dataset, config: TrainConfig, cache: FeatureCache, val_cach
 
 
 def fit_head(split: Split, n_classes: int, config: TrainConfig, log=print) -> tuple[MLPHead, float, dict]:
-    """AdamW with early stopping on validation loss; class weights against imbalance."""
+    """AdamW with class weights against imbalance. Each member keeps its weights of its lowest
+    validation loss; training stops once no member has bettered its own for ``patience`` epochs."""
     torch.manual_seed(config.seed)  # the same head from the same features, cached or not
     gen = torch.Generator().manual_seed(config.seed)
     x, y = torch.from_numpy(split.train_x), torch.from_numpy(split.train_y).long()
     vx, vy = torch.from_numpy(split.val_x), torch.from_numpy(split.val_y).long()
-    head = MLPHead(x.shape[1], n_classes, config.hidden, config.dropout)
+    head = MLPHead(x.shape[1], n_classes, config.hidden, config.dropout, members=config.members)
     head.set_feature_stats(x)
     counts = torch.bincount(y, minlength=n_classes).float()
     weights = counts.sum() / (n_classes * counts.clamp_min(1))
-    loss_fn = nn.CrossEntropyLoss(weight=weights)
     outliers = None if split.outlier_x is None else torch.from_numpy(split.outlier_x)
     optimiser = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    best, best_loss, stale = copy.deepcopy(head.state_dict()), math.inf, 0
+    best = {name: p.detach().clone() for name, p in head.named_parameters()}
+    best_loss, stale = torch.full((head.members,), math.inf), torch.zeros(head.members, dtype=torch.long)
     for epoch in range(config.epochs):
         head.train()
         for batch in torch.randperm(len(x), generator=gen).split(config.batch_size):
             optimiser.zero_grad()
-            loss = loss_fn(head(x[batch]), y[batch])
+            logits = head.member_logits_and_hidden(x[batch])[0]  # every member: the mean of their losses
+            loss = nn.functional.cross_entropy(logits.flatten(0, 1), y[batch].repeat(head.members), weight=weights)
             if outliers is not None:  # cross-entropy against uniform scores (Hendrycks et al., 2019)
                 drawn = outliers[torch.randint(len(outliers), (len(batch) // 4 + 1,), generator=gen)]
-                loss = loss - config.outlier_weight * torch.log_softmax(head(drawn), 1).mean()
+                outlier_logits = head.member_logits_and_hidden(drawn)[0]
+                loss = loss - config.outlier_weight * torch.log_softmax(outlier_logits, -1).mean()
             loss.backward()
             optimiser.step()
         head.eval()
         with torch.no_grad():
-            val_loss = nn.functional.cross_entropy(head(vx), vy).item()
-        if val_loss < best_loss - 1e-4:
-            best, best_loss, stale = copy.deepcopy(head.state_dict()), val_loss, 0
-        else:
-            stale += 1
-            if stale >= config.patience:
-                break
-    log(f"head: stopped after {epoch + 1} epochs, best validation loss {best_loss:.4f}")
-    head.load_state_dict(best)
+            val_loss = torch.stack([nn.functional.cross_entropy(logits, vy)
+                                    for logits in head.member_logits_and_hidden(vx)[0]])
+            better = val_loss < best_loss - 1e-4
+            for name, p in head.named_parameters():
+                best[name][better] = p[better]
+        best_loss, stale = torch.where(better, val_loss, best_loss), torch.where(better, 0, stale + 1)
+        if bool((stale >= config.patience).all()):
+            break
+    log(f"head: {head.members} member(s), stopped after {epoch + 1} epochs, best validation loss "
+        + ", ".join(f"{loss:.4f}" for loss in best_loss.tolist()))
+    with torch.no_grad():
+        for name, p in head.named_parameters():
+            p.copy_(best[name])
     head.eval()
     temperature = fit_temperature(head, vx, vy)
     probs = predict_proba(head, split.val_x, temperature)

@@ -33,6 +33,9 @@ class Command(BaseCommand):
                             help="average features over 1 or 4 quarter turns of the image")
         parser.add_argument("--detail", type=int, default=Preprocessing.detail,
                             help="the finest detail a view keeps, in pixels across (0: views as they come)")
+        parser.add_argument("--members", type=int, default=TrainConfig.members,
+                            help="MLPs the head trains side by side and averages (more: steadier answers, "
+                                 "slower training)")
         parser.add_argument("--backgrounds", type=Path, help="folder of photos to use as capture backgrounds")
         parser.add_argument("--localiser", type=Path, default=TrainConfig.localiser_dir,
                             help="the localiser to train with, copied into the model (default: %(default)s)")
@@ -42,12 +45,13 @@ class Command(BaseCommand):
                                                      "under models/, which becomes models/current)")
 
     def handle(self, data_dirs, backbone, epochs, val_fraction, folds, seed, views_per_class, resize, input_size,
-               pooling, rotations, detail, backgrounds, localiser, device, out, **options):
+               pooling, rotations, detail, members, backgrounds, localiser, device, out, **options):
         try:
             config = TrainConfig(cache_dir=settings.IDCLASS_FEATURE_CACHE, backbone=backbone,
                                  weights=settings.IDCLASS_BACKBONE_WEIGHTS or None, device=device, seed=seed,
                                  val_fraction=val_fraction, folds=folds, epochs=epochs,
                                  backgrounds=background_photos(backgrounds), views_per_class=views_per_class,
+                                 members=members,
                                  min_views=min(TrainConfig.min_views, views_per_class), localiser_dir=localiser,
                                  preprocessing=Preprocessing(input_size, resize, pooling, rotations,
                                                              detail=detail or None))
