@@ -30,7 +30,7 @@ class MLPHead(nn.Module):
         self.out_weight = nn.Parameter(_uniform((members, hidden, n_classes), hidden))
         self.out_bias = nn.Parameter(_uniform((members, 1, n_classes), hidden))
         self.input_dropout, self.hidden_dropout = nn.Dropout(dropout / 2), nn.Dropout(dropout)
-        self._register_load_state_dict_pre_hook(_from_single_mlp)
+        self.register_load_state_dict_pre_hook(_from_single_mlp)
 
     def set_feature_stats(self, features: torch.Tensor) -> None:
         self.feature_mean.copy_(features.mean(0))
@@ -69,7 +69,7 @@ def _uniform(shape: tuple[int, ...], fan_in: int) -> torch.Tensor:
     return torch.empty(shape).uniform_(-bound, bound)
 
 
-def _from_single_mlp(state_dict: dict, prefix: str, *_) -> None:
+def _from_single_mlp(module: nn.Module, state_dict: dict, prefix: str, *_) -> None:
     """Read the weights of a head saved before members (one ``nn.Sequential`` MLP) as one member."""
     single = {"net.1.weight": "hidden_weight", "net.1.bias": "hidden_bias",
               "net.4.weight": "out_weight", "net.4.bias": "out_bias"}
