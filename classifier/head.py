@@ -1,4 +1,4 @@
-"""The small MLP trained on the operator's labelled images."""
+"""The head: small MLPs trained on the operator's labelled images, over the backbone's features."""
 from __future__ import annotations
 
 import math
