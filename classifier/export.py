@@ -30,7 +30,7 @@ class HeadGraph(nn.Module):
     def __init__(self, head: MLPHead):
         super().__init__()
         self.head = head
-        self.has_references = head.references.shape[1] > 0
+        self.has_references = head.references.numel() > 0
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits, hidden = self.head.logits_and_hidden(features)

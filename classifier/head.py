@@ -78,5 +78,5 @@ def _from_single_mlp(module: nn.Module, state_dict: dict, prefix: str, *_) -> No
     for old, new in single.items():
         value = state_dict.pop(prefix + old)
         state_dict[prefix + new] = (value.T if value.dim() == 2 else value[None])[None]
-    if state_dict.get(prefix + "references") is not None and state_dict[prefix + "references"].dim() == 2:
+    if prefix + "references" in state_dict:  # (references, hidden) of the one MLP
         state_dict[prefix + "references"] = state_dict[prefix + "references"][None]
