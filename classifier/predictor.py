@@ -154,12 +154,13 @@ class Predictor:
         issues = [quality.assess(quality.measure(view, found, img, img.info["original_size"]))
                   for img, (view, found) in zip(decoded, views)]
         t2 = time.perf_counter()
-        batch = np.stack([self.prep.model_input(view) for view, _ in views])
+        batch = np.concatenate([self.prep.answer_inputs(view) for view, _ in views])
         features = self._passes(batch)
         t3 = time.perf_counter()
         logits, novelty = self.graphs.head(features)
-        probs = softmax(logits / self.model.temperature)
-        novelty = novelty.tolist() if self.open_set else [None] * n
+        turns = self.prep.turns  # each view's answer: the mean over its turns
+        probs = softmax(logits / self.model.temperature).reshape(n, turns, -1).mean(axis=1)
+        novelty = novelty.reshape(n, turns).mean(axis=1).tolist() if self.open_set else [None] * n
         t4 = time.perf_counter()
         per_image = {"decode_ms": decode_s * 1000 / n, "localise_ms": (t1 - t_decoded) * 1000 / n,
                      "quality_ms": (t2 - t1) * 1000 / n, "features_ms": (t3 - t2) * 1000 / n,

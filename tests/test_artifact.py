@@ -13,6 +13,7 @@ from classifier.errors import ClassifierError, ModelMismatch, ModelNotFound, Mod
 from classifier.export import export_model
 from classifier.head import MLPHead
 from classifier.predictor import Predictor
+from classifier.preprocessing import Preprocessing
 
 SMALL_FEATURES = 576
 
@@ -176,3 +177,9 @@ def test_a_model_keeps_the_detail_its_views_were_trained_with(tmp_path):
     model.metadata["preprocessing"]["detail"] = 112
     weights.save_model(model, tmp_path / "newer")
     assert artifact.read_model(tmp_path / "newer").preprocessing.detail == 112
+
+
+def test_a_model_trained_before_turns_answers_from_one():
+    """A model written before answers were averaged over the view's quarter turns answers from one view."""
+    assert Preprocessing.from_metadata({"size": 224}).turns == 1
+    assert Preprocessing.from_metadata({"size": 224, "turns": 4}).turns == 4

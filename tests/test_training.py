@@ -1,6 +1,8 @@
 """Training end to end on a small demo set, evaluated on a differently seeded one."""
+import copy
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +107,29 @@ def test_cache_key_changes_with_weights_and_augmentation(tmp_path):
     assert a != FeatureCache(tmp_path, BackboneSpec("small", "sha256:aa"), prep, Augmentation(seed=1)).dir
     assert a != FeatureCache(tmp_path, BackboneSpec("small", "sha256:aa"), Preprocessing(resize="letterbox"),
                              Augmentation(seed=0)).dir
+    assert a != FeatureCache(tmp_path, BackboneSpec("small", "sha256:aa"), prep, Augmentation(seed=0), turn=1).dir
+    assert a == FeatureCache(tmp_path, BackboneSpec("small", "sha256:aa"), Preprocessing(turns=1),
+                             Augmentation(seed=0)).dir  # the training views do not depend on the turns answered
+
+
+def test_the_answer_is_the_mean_over_the_views_quarter_turns(session_predictor, doc):
+    """A photo turned a quarter gets the same answer: its four turns are the same four inputs (to the
+    resampling's rounding). One turn alone answers each a long way apart."""
+    assert session_predictor.prep.turns == 4
+    one_turn = copy.copy(session_predictor)
+    one_turn.prep = replace(session_predictor.prep, turns=1)
+    photos = [doc.resize((224, 224)), doc.crop((100, 0, 500, 400)).resize((224, 224))]
+
+    def apart(predictor, img) -> float:
+        """How far the answers to ``img`` and to it turned a quarter lie apart: scores and novelty."""
+        turned = img.transpose(Image.Transpose.ROTATE_90)
+        a, b = (predictor.predict_batch([i], localise=False)[0] for i in (img, turned))
+        scores_a, scores_b = ({t.document_type: t.score for t in answer.top_k} for answer in (a, b))
+        return max([abs(scores_a.get(t, 0.0) - scores_b.get(t, 0.0)) for t in scores_a | scores_b]
+                   + [abs(a.novelty - b.novelty)])
+
+    assert max(apart(session_predictor, img) for img in photos) < 0.01
+    assert max(apart(one_turn, img) for img in photos) > 0.05
 
 
 def test_cross_validation_reports_mean_and_std(tmp_path, backbone_weights):

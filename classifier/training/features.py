@@ -24,7 +24,7 @@ from classifier.artifact import BackboneSpec
 from classifier.backbone import FeatureExtractor
 from classifier.images import load_image
 from classifier.localise import Localiser, rectify
-from classifier.preprocessing import Preprocessing, document_view
+from classifier.preprocessing import Preprocessing, document_view, turned
 from classifier.synth import augment
 from classifier.synth.augment import AUGMENT_VERSION
 
@@ -58,8 +58,9 @@ class Augmentation:
 class _Views(TorchDataset):
     """One item per image: its missing views, decoded once and augmented."""
 
-    def __init__(self, jobs, augmentation: Augmentation, prep: Preprocessing, localiser: Localiser | None):
-        self.jobs, self.augmentation, self.prep, self.localiser = jobs, augmentation, prep, localiser
+    def __init__(self, jobs, augmentation: Augmentation, prep: Preprocessing, localiser: Localiser | None,
+                 turn: int = 0):
+        self.jobs, self.augmentation, self.prep, self.localiser, self.turn = jobs, augmentation, prep, localiser, turn
 
     def __len__(self):
         return len(self.jobs)
@@ -73,7 +74,7 @@ class _Views(TorchDataset):
         views = []
         for k in range(first, last):
             view = document_view(self.augmentation.view(img, sha, k, document), self.localiser, self.prep)[0]
-            views.append(self.prep.model_input(view))
+            views.append(turned(self.prep.model_input(view), self.turn))
         return i, torch.from_numpy(np.stack(views))
 
 
@@ -102,11 +103,13 @@ class FeatureCache:
     a folder per combination, one .npy of all views computed so far per image."""
 
     def __init__(self, root: Path, spec: BackboneSpec, prep: Preprocessing, augmentation: Augmentation,
-                 localiser: Localiser | None = None):
-        """``localiser``: the one ``prep.localiser`` names (its identity is part of the folder's name)."""
+                 localiser: Localiser | None = None, turn: int = 0):
+        """``localiser``: the one ``prep.localiser`` names (its identity is part of the folder's name).
+        ``turn``: every view turned by this many quarter turns (``Preprocessing.turns``)."""
         weights = hashlib.sha256(spec.weights_id.encode()).hexdigest()[:12]
-        self.dir = Path(root) / f"{spec.name}-{weights}" / prep.key() / augmentation.key()
-        self.prep, self.augmentation, self.localiser = prep, augmentation, localiser
+        suffix = f"-t{turn}" if turn else ""
+        self.dir = Path(root) / f"{spec.name}-{weights}" / prep.key() / f"{augmentation.key()}{suffix}"
+        self.prep, self.augmentation, self.localiser, self.turn = prep, augmentation, localiser, turn
 
     def _path(self, sha256: str) -> Path:
         return self.dir / sha256[:2] / f"{sha256}.npy"
@@ -131,7 +134,7 @@ class FeatureCache:
     def _compute(self, extractor, jobs, have):
         workers = min(2, os.cpu_count() or 1)
         device = next(extractor.parameters()).device  # views are made on the CPU, features where the backbone is
-        loader = DataLoader(_Views(jobs, self.augmentation, self.prep, self.localiser), batch_size=None,
+        loader = DataLoader(_Views(jobs, self.augmentation, self.prep, self.localiser, self.turn), batch_size=None,
                             num_workers=workers, prefetch_factor=4 if workers else None,
                             pin_memory=device.type == "cuda")
         total = sum(last - first for _, _, first, last in jobs)

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -96,7 +96,15 @@ class Split:
     notes: list[str]
     train_view: np.ndarray  # each training row's view number (``features.Augmentation.view``)
     open_set_x: np.ndarray  # the validation views and more of the same images (``OPEN_SET_VIEWS``)
+    # val_x and open_set_x at each quarter turn whose answers are averaged (``Preprocessing.turns``), turn 0
+    # first; by default the one turn they are
+    val_turns: list[np.ndarray] = field(default_factory=list)
+    open_set_turns: list[np.ndarray] = field(default_factory=list)
     outlier_x: np.ndarray | None = None  # documents of no known type (``outliers``)
+
+    def __post_init__(self):
+        self.val_turns = self.val_turns or [self.val_x]
+        self.open_set_turns = self.open_set_turns or [self.open_set_x]
 
 
 @dataclass
@@ -123,10 +131,12 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
     localiser_net = weights.load_localiser_network(config.localiser_dir) if config.localise else None
     localiser = Localiser(localiser_net[1], TorchForward(localiser_net[0])) if localiser_net else None
     prep = replace(config.preprocessing, localiser=artifact.localiser_id(config.localiser_dir) if localiser else "")
-    cache = FeatureCache(config.cache_dir, spec, prep, augmentation, localiser)
-    val_cache = FeatureCache(config.cache_dir, spec, prep, validation_captures(augmentation), localiser)
+    caches = [(FeatureCache(config.cache_dir, spec, prep, augmentation, localiser, turn),
+               FeatureCache(config.cache_dir, spec, prep, validation_captures(augmentation), localiser, turn))
+              for turn in range(prep.turns)]
+    (cache, val_cache), turned_caches = caches[0], caches[1:]
 
-    split = make_split(data, config, cache, val_cache, extractor)
+    split = make_split(data, config, cache, val_cache, extractor, turned_caches=turned_caches)
     split.outlier_x = outlier_features(config, cache, extractor)
     for note in split.notes:
         log(note)
@@ -134,7 +144,7 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
     log(f"validation: accuracy {val_metrics['accuracy']:.3f} on {len(split.val_y)} views, "
         f"loss {val_metrics['loss']:.3f}, temperature {temperature:.2f}")
 
-    val_probs = predict_proba(head, split.val_x, temperature)
+    val_probs = np.mean([predict_proba(head, x, temperature) for x in split.val_turns], axis=0)  # as served
     calibration = Calibration.fit(val_probs.max(1), val_probs.argmax(1) == split.val_y)
     open_set = fit_open_set(head, split, config.seed, localiser)
     notes = split.notes + [calibration_note(calibration), open_set_note(open_set)]
@@ -196,7 +206,8 @@ def fit_open_set(head: MLPHead, split: Split, seed: int, localiser: Localiser | 
                            for c in np.unique(split.train_y)])
     with torch.no_grad():
         head.set_references(head.logits_and_hidden(torch.from_numpy(split.train_x[kept]))[1])
-        novelty = head.novelty(head.logits_and_hidden(torch.from_numpy(split.open_set_x))[1]).numpy()
+        novelty = np.mean([head.novelty(head.logits_and_hidden(torch.from_numpy(x))[1]).numpy()
+                           for x in split.open_set_turns], axis=0)  # as served: the mean over the turns
     return replace(OpenSetRule.fit(novelty),
                    no_outline_rejected=localiser is not None and localiser.presence_threshold is None)
 
@@ -235,9 +246,10 @@ def n_views(n_images: int, config: TrainConfig) -> int:
 
 
 def make_split(data: Dataset, config: TrainConfig, cache: FeatureCache, val_cache: FeatureCache, extractor,
-               images=None) -> Split:
+               images=None, turned_caches: Sequence[tuple[FeatureCache, FeatureCache]] = ()) -> Split:
     """Stratified hold-out; `images` restricts to a subset of indices (cross-validation). Held-out
-    images are validated as they are; a type too small to hold any out, on ``val_cache``'s views."""
+    images are validated as they are; a type too small to hold any out, on ``val_cache``'s views.
+    ``turned_caches``: the two caches again at each further turn the answer averages, for the validation rows."""
     rng = np.random.default_rng(config.seed)
     targets = np.array(data.targets())
     indices = np.arange(len(data.images)) if images is None else np.asarray(images)
@@ -270,10 +282,14 @@ def make_split(data: Dataset, config: TrainConfig, cache: FeatureCache, val_cach
     train_view = np.concatenate([np.arange(first, first + len(x)) for (_, first, _), x in zip(train_items, train_x)])
     held_x, held_y = rows(held_items, cache)
     capture_x, capture_y = rows(capture_items, val_cache)
-    val_x, val_y = [x[:1] for x in held_x] + capture_x, [y[:1] for y in held_y] + capture_y
-    return Split(np.concatenate(train_x).astype(np.float32), np.concatenate(train_y),
-                 np.concatenate(val_x).astype(np.float32), np.concatenate(val_y), notes, train_view,
-                 np.concatenate(held_x + capture_x).astype(np.float32))
+    val_y = [y[:1] for y in held_y] + capture_y
+    val_turns, open_set_turns = [], []
+    for held, captures in [(held_x, capture_x)] + [(rows(held_items, turn_cache)[0], rows(capture_items, turn_val)[0])
+                                                   for turn_cache, turn_val in turned_caches]:
+        val_turns.append(np.concatenate([x[:1] for x in held] + captures).astype(np.float32))
+        open_set_turns.append(np.concatenate(held + captures).astype(np.float32))
+    return Split(np.concatenate(train_x).astype(np.float32), np.concatenate(train_y), val_turns[0],
+                 np.concatenate(val_y), notes, train_view, open_set_turns[0], val_turns, open_set_turns)
 
 
 def fit_head(split: Split, n_classes: int, config: TrainConfig, log=print) -> tuple[MLPHead, float, dict]:

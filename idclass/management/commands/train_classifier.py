@@ -33,6 +33,9 @@ class Command(BaseCommand):
                             help="average features over 1 or 4 quarter turns of the image")
         parser.add_argument("--detail", type=int, default=Preprocessing.detail,
                             help="the finest detail a view keeps, in pixels across (0: views as they come)")
+        parser.add_argument("--turns", type=int, choices=[1, 4], default=Preprocessing.turns,
+                            help="answer with the mean over 1 or 4 quarter turns of the view (4: steadier answers, "
+                                 "four backbone passes a photo)")
         parser.add_argument("--members", type=int, default=TrainConfig.members,
                             help="MLPs the head trains side by side and averages (more: steadier answers, "
                                  "slower training)")
@@ -45,7 +48,7 @@ class Command(BaseCommand):
                                                      "under models/, which becomes models/current)")
 
     def handle(self, data_dirs, backbone, epochs, val_fraction, folds, seed, views_per_class, resize, input_size,
-               pooling, rotations, detail, members, backgrounds, localiser, device, out, **options):
+               pooling, rotations, detail, turns, members, backgrounds, localiser, device, out, **options):
         try:
             config = TrainConfig(cache_dir=settings.IDCLASS_FEATURE_CACHE, backbone=backbone,
                                  weights=settings.IDCLASS_BACKBONE_WEIGHTS or None, device=device, seed=seed,
@@ -54,7 +57,7 @@ class Command(BaseCommand):
                                  members=members,
                                  min_views=min(TrainConfig.min_views, views_per_class), localiser_dir=localiser,
                                  preprocessing=Preprocessing(input_size, resize, pooling, rotations,
-                                                             detail=detail or None))
+                                                             detail=detail or None, turns=turns))
             result = train_classifier(data_dirs, config, out_dir=out, log=self.stdout.write)
         except ClassifierError as exc:
             raise CommandError(exc.message) from exc
