@@ -7,7 +7,8 @@
 
 Per backbone, on this machine's CPU, with the model's own ONNX graphs on ONNX Runtime:
 - limit: Pillow's draft decode to the model's input size, plus one forward pass of the localiser
-  and of the backbone at batch 1 (and per image at batch 8, which bounds throughput);
+  and of the backbone for one photo (the backbone's over the view's turns, ``Preprocessing.turns``),
+  and per photo at batch 8, which bounds throughput;
 - in-process: ``Predictor.predict`` on the same bytes, with its stages;
 - HTTP: POST /api/v1/classify to this checkout's gunicorn.conf.py on 127.0.0.1 as shipped
   (its workers and threads, `--threads` per forward pass; images stored, the rate limit counting
@@ -82,21 +83,22 @@ def median_ms(fn, items, repeat: int) -> float:
 
 def limit(model: Path, images: list[bytes], repeat: int) -> dict:
     """What any service must spend with this model's graphs: the cheapest decode and one forward pass
-    of the localiser and of the backbone, each on every core (up to ``ALL_CORES``), however many
-    threads the server gives a pass."""
+    of the localiser and of the backbone over what one photo's answer needs (its view's turns), each on
+    every core (up to ``ALL_CORES``), however many threads the server gives a pass."""
     info = artifact.read_model(model)
     size = info.preprocessing.size
     decode = median_ms(lambda data: load_image(data, min_size=size), images, repeat)
     result = {"decode_ms": decode}
-    forwards = [("features", size)]
+    forwards = [("features", size, info.preprocessing.turns)]  # (graph, input side, inputs a photo)
     localiser_dir = artifact.model_localiser_dir(model, info.preprocessing)
     if localiser_dir:
-        forwards.append(("localise", Localiser(artifact.read_localiser(localiser_dir), forward=None).input_side))
-    for name, side in forwards:
+        forwards.append(("localise", Localiser(artifact.read_localiser(localiser_dir), forward=None).input_side, 1))
+    for name, side, per_photo in forwards:
         # the fastest a pass can be: alone in a loop, its threads spinning between passes, no other
         # graph's threads spinning beside them
         forward = getattr(OnnxGraphs(model, info, ALL_CORES, spinning=True), name)
-        one, eight = (np.random.default_rng(0).normal(size=(n, 3, side, side)).astype(np.float32) for n in (1, 8))
+        one, eight = (np.random.default_rng(0).normal(size=(n * per_photo, 3, side, side)).astype(np.float32)
+                      for n in (1, 8))
         result[f"{name}_ms"] = median_ms(lambda _: forward(one), [None], repeat)
         result[f"{name}_batch8_ms"] = median_ms(lambda _: forward(eight), [None], max(3, repeat // 4)) / 8
     result.setdefault("localise_ms", 0.0)
