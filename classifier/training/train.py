@@ -96,15 +96,19 @@ class Split:
     notes: list[str]
     train_view: np.ndarray  # each training row's view number (``features.Augmentation.view``)
     open_set_x: np.ndarray  # the validation views and more of the same images (``OPEN_SET_VIEWS``)
-    # val_x and open_set_x at each quarter turn whose answers are averaged (``Preprocessing.turns``), turn 0
-    # first; by default the one turn they are
-    val_turns: list[np.ndarray] = field(default_factory=list)
-    open_set_turns: list[np.ndarray] = field(default_factory=list)
+    # val_x and open_set_x again at each further quarter turn whose answers are averaged (``Preprocessing.turns``)
+    val_turned: list[np.ndarray] = field(default_factory=list)
+    open_set_turned: list[np.ndarray] = field(default_factory=list)
     outlier_x: np.ndarray | None = None  # documents of no known type (``outliers``)
 
-    def __post_init__(self):
-        self.val_turns = self.val_turns or [self.val_x]
-        self.open_set_turns = self.open_set_turns or [self.open_set_x]
+    @property
+    def val_turns(self) -> list[np.ndarray]:
+        """The validation rows at every turn the answer averages, turn 0 first."""
+        return [self.val_x, *self.val_turned]
+
+    @property
+    def open_set_turns(self) -> list[np.ndarray]:
+        return [self.open_set_x, *self.open_set_turned]
 
 
 @dataclass
@@ -289,7 +293,7 @@ def make_split(data: Dataset, config: TrainConfig, cache: FeatureCache, val_cach
         val_turns.append(np.concatenate([x[:1] for x in held] + captures).astype(np.float32))
         open_set_turns.append(np.concatenate(held + captures).astype(np.float32))
     return Split(np.concatenate(train_x).astype(np.float32), np.concatenate(train_y), val_turns[0],
-                 np.concatenate(val_y), notes, train_view, open_set_turns[0], val_turns, open_set_turns)
+                 np.concatenate(val_y), notes, train_view, open_set_turns[0], val_turns[1:], open_set_turns[1:])
 
 
 def fit_head(split: Split, n_classes: int, config: TrainConfig, log=print) -> tuple[MLPHead, float, dict]:
