@@ -132,6 +132,17 @@ def test_the_answer_is_the_mean_over_the_views_quarter_turns(session_predictor, 
     assert max(apart(one_turn, img) for img in photos) > 0.05
 
 
+def test_validation_is_scored_on_the_answers_as_served():
+    """Given the mean over the turns, the metrics are of that mean: the list of document types shows
+    each type's accuracy, and a type with no validation view has none."""
+    from classifier.training.train import validation_metrics
+    probs = np.array([[0.7, 0.2, 0.1], [0.4, 0.5, 0.1], [0.1, 0.8, 0.1]])
+    metrics = validation_metrics(probs, np.array([0, 0, 1]), 3)
+    assert metrics["accuracy"] == pytest.approx(2 / 3) and metrics["n"] == 3
+    assert metrics["loss"] == pytest.approx(-np.log([0.7, 0.4, 0.8]).mean())
+    assert metrics["per_class"] == [0.5, 1.0, None]
+
+
 def test_cross_validation_reports_mean_and_std(tmp_path, backbone_weights):
     data = tmp_path / "data"
     make_demo_dataset(data, per_class=3, seed=7, flat=True, progress=False)

@@ -144,11 +144,11 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
     split.outlier_x = outlier_features(config, cache, extractor)
     for note in split.notes:
         log(note)
-    head, temperature, val_metrics = fit_head(split, len(data.classes), config, log)
+    head, temperature = fit_head(split, len(data.classes), config, log)
+    val_probs = np.mean([predict_proba(head, x, temperature) for x in split.val_turns], axis=0)  # as served
+    val_metrics = validation_metrics(val_probs, split.val_y, len(data.classes))
     log(f"validation: accuracy {val_metrics['accuracy']:.3f} on {len(split.val_y)} views, "
         f"loss {val_metrics['loss']:.3f}, temperature {temperature:.2f}")
-
-    val_probs = np.mean([predict_proba(head, x, temperature) for x in split.val_turns], axis=0)  # as served
     calibration = Calibration.fit(val_probs.max(1), val_probs.argmax(1) == split.val_y)
     open_set = fit_open_set(head, split, config.seed, localiser)
     notes = split.notes + [calibration_note(calibration), open_set_note(open_set)]
@@ -296,9 +296,10 @@ def make_split(data: Dataset, config: TrainConfig, cache: FeatureCache, val_cach
                  np.concatenate(val_y), notes, train_view, open_set_turns[0], val_turns[1:], open_set_turns[1:])
 
 
-def fit_head(split: Split, n_classes: int, config: TrainConfig, log=print) -> tuple[MLPHead, float, dict]:
+def fit_head(split: Split, n_classes: int, config: TrainConfig, log=print) -> tuple[MLPHead, float]:
     """AdamW with class weights against imbalance. Each member keeps its weights of its lowest
-    validation loss; training stops once no member has bettered its own for ``patience`` epochs."""
+    validation loss; training stops once no member has bettered its own for ``patience`` epochs.
+    Returns the head and the temperature that calibrates its scores."""
     torch.manual_seed(config.seed)  # the same head from the same features, cached or not
     gen = torch.Generator().manual_seed(config.seed)
     x, y = torch.from_numpy(split.train_x), torch.from_numpy(split.train_y).long()
@@ -339,14 +340,17 @@ def fit_head(split: Split, n_classes: int, config: TrainConfig, log=print) -> tu
         for name, p in head.named_parameters():
             p.copy_(best[name])
     head.eval()
-    temperature = fit_temperature(head, vx, vy)
-    probs = predict_proba(head, split.val_x, temperature)
-    metrics = classification_metrics(split.val_y, probs, n_classes)
-    with torch.no_grad():
-        metrics["loss"] = nn.functional.cross_entropy(head(vx) / temperature, vy).item()
+    return head, fit_temperature(head, vx, vy)
+
+
+def validation_metrics(probs: np.ndarray, y: np.ndarray, n_classes: int) -> dict:
+    """Accuracy, ECE and loss of the validation answers as served (``probs``: the mean over the
+    turns), and each type's accuracy, which the list of document types shows."""
+    metrics = classification_metrics(y, probs, n_classes)
+    loss = float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, None)).mean())
     per_class = [m["recall"] if m["support"] else None for m in metrics["per_class"]]
-    return head, temperature, {k: metrics[k] for k in ("accuracy", "ece", "loss")} | {"n": int(len(vy)),
-                                                                                    "per_class": per_class}
+    return {"accuracy": metrics["accuracy"], "ece": metrics["ece"], "loss": loss, "n": int(len(y)),
+            "per_class": per_class}
 
 
 def fit_temperature(head: MLPHead, vx: torch.Tensor, vy: torch.Tensor) -> float:
@@ -387,7 +391,7 @@ def cross_validate(data: Dataset, config: TrainConfig, cache: FeatureCache, val_
     scores = []
     for k, (train_idx, test_idx) in enumerate(folds.split(np.zeros(len(targets)), targets), 1):
         split = make_split(data, config, cache, val_cache, extractor, images=train_idx)
-        head, temperature, _ = fit_head(split, len(data.classes), config, log=lambda _: None)
+        head, temperature = fit_head(split, len(data.classes), config, log=lambda _: None)
         test = cache.features(extractor, [(data.images[i].path, data.images[i].sha256, 1) for i in test_idx])
         probs = predict_proba(head, np.concatenate(test).astype(np.float32), temperature)
         scores.append(float((probs.argmax(1) == targets[test_idx]).mean()))
