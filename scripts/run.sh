@@ -9,7 +9,7 @@ py=.venv/bin/python
 $py manage.py migrate --noinput
 model_dir=${IDCLASS_MODEL_DIR:-models/current}
 if [ ! -f "$model_dir/metadata.json" ]; then
-  # A small first model, in about two minutes on two cores: 20 photos a type in 160 views each.
+  # A small first model, in about three minutes on two cores: 20 photos a type in 160 views each.
   # docs/measurements.md gives its accuracy and that of the larger demo set.
   echo "No trained model in $model_dir: building a small demo data set and training on it (a few minutes)."
   [ -f data/demo-train/labels.json ] || $py manage.py make_demo_dataset data/demo-train --per-class 20 --seed 1
