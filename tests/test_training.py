@@ -17,6 +17,7 @@ from classifier.localise import Localisation
 from classifier.predictor import Alternative, Classification, Predictor
 from classifier.preprocessing import Preprocessing
 from classifier.synth.demo import make_demo_dataset
+from classifier.training.dataset import scan
 from classifier.training.evaluate import PREDICTION_COLUMNS, evaluate_classifier, write_predictions
 from classifier.training.errors_sheet import write_errors_sheet
 from classifier.training.features import Augmentation, FeatureCache
@@ -143,16 +144,27 @@ def test_validation_is_scored_on_the_answers_as_served():
     assert metrics["per_class"] == [0.5, 1.0, None]
 
 
-def test_cross_validation_reports_mean_and_std(tmp_path, backbone_weights):
+def test_cross_validation_reports_mean_and_std(tmp_path, backbone_weights, monkeypatch):
     data = tmp_path / "data"
     make_demo_dataset(data, per_class=3, seed=7, flat=True, progress=False)
+    config = quick_config(backbone_weights, tmp_path / "cache", folds=3)
+    asked, features = set(), FeatureCache.features
+
+    def recorded(cache, extractor, items):
+        asked.update((cache.turn, cache.augmentation, sha) for _, sha, _ in items)
+        return features(cache, extractor, items)
+
+    monkeypatch.setattr(FeatureCache, "features", recorded)
     lines = []
-    result = train_classifier([data], quick_config(backbone_weights, tmp_path / "cache", folds=3),
-                              out_dir=tmp_path / "m", log=lines.append)
+    result = train_classifier([data], config, out_dir=tmp_path / "m", log=lines.append)
     cv = weights.load_model(result.model_dir).metadata["cross_validation"]
     assert cv["folds"] == 3 and len(cv["accuracy"]) == 3
     assert cv["accuracy_std"] == pytest.approx(np.std(cv["accuracy"]))
     assert any(line.startswith("cross-validation: accuracy") for line in lines)
+    # each held-out image is answered as served: its own view at every turn
+    training_views = Augmentation(config.seed, config.capture_probability, ())
+    assert {(turn, training_views, sha) for turn in range(config.preprocessing.turns)
+            for sha in (img.sha256 for img in scan([data]).images)} <= asked
 
 
 def test_display_names_from_labels_json_and_midv_defaults(tmp_path):

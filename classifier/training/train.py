@@ -155,7 +155,7 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
     log(notes[-2])
     log(notes[-1])
 
-    cv = cross_validate(data, config, cache, val_cache, extractor, log) if config.folds >= 2 else None
+    cv = cross_validate(data, config, caches, extractor, log) if config.folds >= 2 else None
     val_metrics["per_class"] = dict(zip(data.classes, val_metrics["per_class"]))  # accuracy on each type's views
     metadata = model_metadata(data, config, spec, prep, head, split) | {
         "temperature": temperature, "calibration": calibration.to_dict(), "validation": val_metrics,
@@ -379,9 +379,11 @@ def predict_proba(head: MLPHead, x: np.ndarray, temperature: float) -> np.ndarra
         return torch.softmax(head(torch.from_numpy(x)) / temperature, 1).numpy()
 
 
-def cross_validate(data: Dataset, config: TrainConfig, cache: FeatureCache, val_cache: FeatureCache, extractor,
+def cross_validate(data: Dataset, config: TrainConfig, caches: list[tuple[FeatureCache, FeatureCache]], extractor,
                    log=print) -> dict | None:
-    """Stratified K-fold accuracy on held-out images (their own view, no augmentation)."""
+    """Stratified K-fold accuracy on held-out images (their own view, no augmentation), each answered
+    as served: the mean over its turns (``caches``: the training and validation views' cache at each)."""
+    (cache, val_cache) = caches[0]
     targets = np.array(data.targets())
     smallest = np.bincount(targets).min()
     if smallest < config.folds:
@@ -392,8 +394,9 @@ def cross_validate(data: Dataset, config: TrainConfig, cache: FeatureCache, val_
     for k, (train_idx, test_idx) in enumerate(folds.split(np.zeros(len(targets)), targets), 1):
         split = make_split(data, config, cache, val_cache, extractor, images=train_idx)
         head, temperature = fit_head(split, len(data.classes), config, log=lambda _: None)
-        test = cache.features(extractor, [(data.images[i].path, data.images[i].sha256, 1) for i in test_idx])
-        probs = predict_proba(head, np.concatenate(test).astype(np.float32), temperature)
+        test = [(data.images[i].path, data.images[i].sha256, 1) for i in test_idx]
+        probs = np.mean([predict_proba(head, np.concatenate(turn.features(extractor, test)).astype(np.float32),
+                                       temperature) for turn, _ in caches], axis=0)
         scores.append(float((probs.argmax(1) == targets[test_idx]).mean()))
         log(f"fold {k}/{config.folds}: accuracy {scores[-1]:.3f} on {len(test_idx)} images")
     result = {"folds": config.folds, "accuracy_mean": float(np.mean(scores)),
