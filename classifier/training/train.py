@@ -145,7 +145,7 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
     for note in split.notes:
         log(note)
     head, temperature = fit_head(split, len(data.classes), config, log)
-    val_probs = np.mean([predict_proba(head, x, temperature) for x in split.val_turns], axis=0)  # as served
+    val_probs = predict_proba(head, split.val_turns, temperature)
     val_metrics = validation_metrics(val_probs, split.val_y, len(data.classes))
     log(f"validation: accuracy {val_metrics['accuracy']:.3f} on {len(split.val_y)} views, "
         f"loss {val_metrics['loss']:.3f}, temperature {temperature:.2f}")
@@ -374,9 +374,10 @@ def fit_temperature(head: MLPHead, vx: torch.Tensor, vy: torch.Tensor) -> float:
     return float(log_t.detach().exp().clamp(0.05, 20.0))
 
 
-def predict_proba(head: MLPHead, x: np.ndarray, temperature: float) -> np.ndarray:
+def predict_proba(head: MLPHead, turns: Sequence[np.ndarray], temperature: float) -> np.ndarray:
+    """The answers as served: the mean of the probabilities over the rows at each turn."""
     with torch.no_grad():
-        return torch.softmax(head(torch.from_numpy(x)) / temperature, 1).numpy()
+        return np.mean([torch.softmax(head(torch.from_numpy(x)) / temperature, 1).numpy() for x in turns], axis=0)
 
 
 def cross_validate(data: Dataset, config: TrainConfig, caches: list[tuple[FeatureCache, FeatureCache]], extractor,
@@ -395,8 +396,8 @@ def cross_validate(data: Dataset, config: TrainConfig, caches: list[tuple[Featur
         split = make_split(data, config, cache, val_cache, extractor, images=train_idx)
         head, temperature = fit_head(split, len(data.classes), config, log=lambda _: None)
         test = [(data.images[i].path, data.images[i].sha256, 1) for i in test_idx]
-        probs = np.mean([predict_proba(head, np.concatenate(turn.features(extractor, test)).astype(np.float32),
-                                       temperature) for turn, _ in caches], axis=0)
+        probs = predict_proba(head, [np.concatenate(turn.features(extractor, test)).astype(np.float32)
+                                     for turn, _ in caches], temperature)
         scores.append(float((probs.argmax(1) == targets[test_idx]).mean()))
         log(f"fold {k}/{config.folds}: accuracy {scores[-1]:.3f} on {len(test_idx)} images")
     result = {"folds": config.folds, "accuracy_mean": float(np.mean(scores)),
