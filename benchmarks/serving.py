@@ -45,7 +45,7 @@ from classifier.images import load_image
 from classifier.localise import Localiser
 from classifier.predictor import Predictor
 
-STAGES = ("decode_ms", "localise_ms", "quality_ms", "features_ms", "head_ms")
+STAGES = ("decode_ms", "localise_ms", "quality_ms", "features_ms", "head_ms", "design_ms")
 # the targets: HTTP p50 at concurrency 1 over the limit, concurrency-N throughput over its
 # bound, each worker's memory after 100 uploads, and a new worker's first answer
 C1_TARGET = 1.5
@@ -213,7 +213,8 @@ def table(results: dict, concurrency: int) -> str:
     row("limit: localiser + backbone forward per image at batch 8, ms",
         lambda r: "{localise_batch8_ms:.1f} + {features_batch8_ms:.1f}".format(**r["limit"]))
     row("in-process `Predictor.predict`, ms", lambda r: "{ms:.1f}: decode {decode_ms:.1f}, localise "
-        "{localise_ms:.1f}, quality checks {quality_ms:.1f}, features {features_ms:.1f}, head {head_ms:.1f}"
+        "{localise_ms:.1f}, quality checks {quality_ms:.1f}, features {features_ms:.1f}, head {head_ms:.1f}, "
+        "design check {design_ms:.1f}"
         .format(**r["in_process"]))
     row("HTTP, concurrency 1, p50 (p90) ms", lambda r: "{c1_p50_ms:.1f} ({c1_p90_ms:.1f})".format(**r["http"]))
     row(f"HTTP, concurrency {concurrency}, requests/s (p50 ms)",

@@ -6,7 +6,8 @@ a schema version: everything else a server needs to use the weights correctly.
 A model is self-contained: the localiser it was trained with is copied into it
 (``MODEL_LOCALISER``), so replacing the shipped localiser breaks no model already trained,
 and it holds its networks as ONNX graphs (``GRAPHS``), the backbone's weights included, with
-their checksums in its metadata: what a server runs, without torch.
+their checksums in its metadata: what a server runs, without torch; and its types' design
+references (``designs.DESIGNS_FILE``, plain arrays), checksummed alike.
 A model that is missing, damaged or made for other code or parts raises a
 ``ClassifierError`` that says which, never a bare KeyError or ValueError.
 
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 from classifier.bands import Calibration
+from classifier.designs import DESIGNS_FILE
 from classifier.errors import ModelMismatch, ModelNotFound, ModelUnreadable
 from classifier.localise import decode_version
 from classifier.openset import OpenSetRule
@@ -117,6 +119,12 @@ class ModelInfo:
         return float(self.metadata.get("temperature", 1.0))
 
     @property
+    def designs(self) -> dict | None:
+        """Its design references' "sha256" and the "min_points" for a high answer (``classifier.designs``);
+        None for a model trained before them, whose answers' bands come from the score alone."""
+        return self.metadata.get("designs")
+
+    @property
     def graphs(self) -> dict[str, str]:
         """The sha256 of each of its ONNX graphs (``GRAPHS``); empty for a model exported before them."""
         return self.metadata.get("graphs", {})
@@ -131,6 +139,7 @@ def read_model(model_dir: Path) -> ModelInfo:
     def build(meta: dict) -> ModelInfo:
         model = ModelInfo(meta)
         _ = model.backbone, model.preprocessing, model.calibration, model.version, model.open_set  # fail now
+        _ = model.designs and (model.designs["sha256"], int(model.designs["min_points"]))
         _ = meta["head"]["in_features"], len(model.classes), dict(model.display_names)
         return model
 
@@ -146,6 +155,15 @@ def graph_file(model_dir: Path, model: ModelInfo, name: str) -> Path:
     if not path.is_file() or f"sha256:{file_sha256(path)}" != model.graphs[name]:
         raise ModelUnreadable(f"{path} is missing, damaged or not the graph this model was exported with; "
                               f"{EXPORT_HINT}.")
+    return path
+
+
+def designs_file(model_dir: Path, model: ModelInfo) -> Path:
+    """The model's design references (``designs.DESIGNS_FILE``), checked against the sha256 its metadata records."""
+    path = Path(model_dir) / DESIGNS_FILE
+    if not path.is_file() or f"sha256:{file_sha256(path)}" != model.designs["sha256"]:
+        raise ModelUnreadable(f"{path} is missing, damaged or not the one this model was trained with. "
+                              "Retrain the model.")
     return path
 
 

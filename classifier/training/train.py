@@ -29,15 +29,17 @@ from classifier import artifact, weights
 from classifier.artifact import BackboneSpec, file_sha256
 from classifier.backbone import load_backbone
 from classifier.bands import Calibration
+from classifier.designs import DESIGNS_FILE, MIN_POINTS, REFERENCES_PER_TYPE, DesignReferences, design_of
 from classifier.device import describe, resolve_device
 from classifier.head import MLPHead
 from classifier.export import export_graphs
 from classifier.localise import Localiser
 from classifier.networks import TorchForward
 from classifier.openset import REFERENCES_PER_CLASS, OpenSetRule
-from classifier.preprocessing import Preprocessing
+from classifier.images import load_image
+from classifier.preprocessing import Preprocessing, document_view
 from classifier.training.dataset import Dataset, scan
-from classifier.training.features import Augmentation, FeatureCache
+from classifier.training.features import DECODE_SIZE, Augmentation, FeatureCache
 from classifier.training.metrics import classification_metrics
 from classifier.training.outliers import outlier_images
 
@@ -164,11 +166,27 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
     model = weights.TrainedModel(head.eval(), metadata)
     model_dir = Path(out_dir or artifact.MODELS_DIR / model.version)
     model_dir.mkdir(parents=True, exist_ok=True)
+    design_references(data, config.seed, prep, localiser).save(model_dir / DESIGNS_FILE)
+    model.metadata["designs"] = {"sha256": f"sha256:{file_sha256(model_dir / DESIGNS_FILE)}",
+                                 "min_points": MIN_POINTS, "per_type": REFERENCES_PER_TYPE}
     graphs = export_graphs(model_dir, model.head, extractor, prep, localiser_net)
     weights.save_model(model, model_dir, config.localiser_dir, graphs)
     if out_dir is None:
         artifact.make_current(model_dir)
     return TrainResult(model, model_dir, time.perf_counter() - started)
+
+
+def design_references(data: Dataset, seed: int, prep: Preprocessing, localiser: Localiser | None) -> DesignReferences:
+    """The keypoints of up to ``REFERENCES_PER_TYPE`` training images' documents of each type, cut out as
+    serving cuts them (``classifier.designs``)."""
+    rng = np.random.default_rng(seed)
+    by_type = {}
+    for code in data.classes:
+        images = [img for img in data.images if img.label == code]
+        kept = [images[i] for i in rng.permutation(len(images))[:REFERENCES_PER_TYPE]]
+        views = (document_view(load_image(img.path, min_size=DECODE_SIZE), localiser, prep)[0] for img in kept)
+        by_type[code] = [design_of(view) for view in views]
+    return DesignReferences(by_type)
 
 
 def calibration_note(calibration: Calibration) -> str:

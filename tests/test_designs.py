@@ -1,0 +1,102 @@
+"""The printed design check: a high answer needs the document's keypoints to match its type's."""
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmarks.reference_files import SCANS
+from classifier import artifact
+from classifier.bands import ConfidenceBand
+from classifier.designs import DESIGNS_FILE, MIN_POINTS, SIDE, DesignReferences, design_of, matched_points, plausible
+from classifier.errors import ModelUnreadable
+from classifier.images import image_files, load_image
+
+
+def photographed(img: Image.Image) -> Image.Image:
+    """The document as a cut-out of a phone photo shows it: seen a little in perspective, softer, darker."""
+    w, h = img.size
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    dst = np.float32([[0.04 * w, 0.02 * h], [0.97 * w, 0.06 * h], [0.93 * w, 0.95 * h], [0.02 * w, 0.99 * h]])
+    warped = cv2.warpPerspective(np.asarray(img.convert("RGB")), cv2.getPerspectiveTransform(src, dst), (w, h))
+    soft = cv2.GaussianBlur(warped, (3, 3), 0)
+    return Image.fromarray((soft * 0.8).astype(np.uint8)).resize((SIDE, SIDE))
+
+
+def first_of_each_type(folder) -> dict[str, Image.Image]:
+    firsts = {}
+    for path in image_files(folder):
+        firsts.setdefault(path.parent.name, load_image(path))
+    return firsts
+
+
+def test_a_document_matches_its_own_design_photographed_best(demo_train_dir):
+    """The fictional demo types share fonts, labels and emblems: another type may match a little."""
+    documents = first_of_each_type(demo_train_dir)
+    references = {code: design_of(img) for code, img in documents.items()}
+    for code, img in documents.items():
+        query = design_of(photographed(img))
+        own = matched_points(query, references[code])
+        others = {other: matched_points(query, ref) for other, ref in references.items() if other != code}
+        assert own >= MIN_POINTS and own > 2 * max(others.values()), (code, own, others)
+
+
+@pytest.mark.skipif(not SCANS.is_dir(), reason=f"no real scans at {SCANS} (IDCLASS_TEST_SCANS)")
+def test_real_documents_match_their_own_design_and_no_other_type():
+    documents = first_of_each_type(SCANS)
+    references = {code: design_of(img) for code, img in documents.items()}
+    for code, img in documents.items():
+        query = design_of(photographed(img))
+        assert matched_points(query, references[code]) >= MIN_POINTS, code
+        others = {other: matched_points(query, ref) for other, ref in references.items() if other != code}
+        assert max(others.values()) < MIN_POINTS, (code, others)
+
+
+def test_only_a_mapping_that_shows_a_document_in_perspective_is_plausible():
+    assert plausible(np.eye(3))
+    assert plausible(cv2.getPerspectiveTransform(
+        np.float32([[0, 0], [SIDE, 0], [SIDE, SIDE], [0, SIDE]]),
+        np.float32([[10, 5], [SIDE - 5, 15], [SIDE - 20, SIDE - 10], [5, SIDE]])))
+    assert not plausible(np.diag([4.0, 4.0, 1.0]))  # the reference 16 times the cut-out's size
+    assert not plausible(np.array([[1.0, 2.5, 0], [0, 1, 0], [0, 0, 1]]))  # sheared flat: sharp corners
+    assert not plausible(np.zeros((3, 3)))
+
+
+def test_a_trained_model_keeps_its_references_with_their_checksum(trained_model_dir, tmp_path):
+    model = artifact.read_model(trained_model_dir)
+    assert model.designs["min_points"] == MIN_POINTS
+    references = DesignReferences.load(artifact.designs_file(trained_model_dir, model))
+    assert sorted(references.by_type) == sorted(model.classes)
+    assert all(1 <= len(designs) <= model.designs["per_type"] for designs in references.by_type.values())
+
+    damaged = tmp_path / "model"
+    shutil.copytree(trained_model_dir, damaged)
+    (damaged / DESIGNS_FILE).write_bytes(b"not the references")
+    with pytest.raises(ModelUnreadable, match="designs.npz"):
+        artifact.designs_file(damaged, artifact.read_model(damaged))
+    (damaged / "metadata.json").write_text(json.dumps(
+        {k: v for k, v in json.loads((damaged / "metadata.json").read_text()).items() if k != "designs"}))
+    assert artifact.read_model(damaged).designs is None  # a model trained before them
+
+
+def test_a_high_score_for_a_document_of_another_design_is_medium(session_predictor, demo_train_dir, monkeypatch):
+    answers = {}
+    for path in image_files(demo_train_dir):
+        answer = session_predictor.predict(path)
+        if answer.band is ConfidenceBand.HIGH:
+            answers[path] = answer
+    if not answers:
+        pytest.skip("the test model answers none of its training images in the high band (random weights)")
+    path, answer = next(iter(answers.items()))
+    own = session_predictor.designs.by_type
+    others = [code for code in own if code != answer.document_type]
+    swapped = DesignReferences(own | {answer.document_type: own[others[0]]})  # the type's design is another's
+    monkeypatch.setattr(session_predictor, "designs", swapped)
+    medium = session_predictor.predict(path)
+    assert (medium.document_type, medium.band, medium.score) == (answer.document_type, ConfidenceBand.MEDIUM,
+                                                                  answer.score)
+    assert medium.timings_ms["design_ms"] > 0
+    monkeypatch.setattr(session_predictor, "designs", None)  # a model trained before design references
+    assert session_predictor.predict(path).band is ConfidenceBand.HIGH
