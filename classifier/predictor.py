@@ -166,32 +166,31 @@ class Predictor:
         probs = softmax(logits / self.model.temperature).reshape(n, turns, -1).mean(axis=1)
         novelty = novelty.reshape(n, turns).mean(axis=1).tolist() if self.open_set else [None] * n
         t4 = time.perf_counter()
-        designed = [self._design_matched(view, p) for (view, _), p in zip(views, probs)]
+        withheld = [self._high_withheld(view, p) for (view, _), p in zip(views, probs)]
         t5 = time.perf_counter()
         per_image = {"decode_ms": decode_s * 1000 / n, "localise_ms": (t1 - t_decoded) * 1000 / n,
                      "quality_ms": (t2 - t1) * 1000 / n, "features_ms": (t3 - t2) * 1000 / n,
                      "head_ms": (t4 - t3) * 1000 / n, "design_ms": (t5 - t4) * 1000 / n,
                      "total_ms": (decode_s + t5 - t_decoded) * 1000 / n}
-        return [self._classification(p, img, found, nov, found_issues, design, per_image) for p, img, (_, found), nov,
-                found_issues, design in zip(probs, decoded, views, novelty, issues, designed)]
+        return [self._classification(p, img, found, nov, found_issues, high_withheld, per_image) for p, img, (_, found),
+                nov, found_issues, high_withheld in zip(probs, decoded, views, novelty, issues, withheld)]
 
-    def _design_matched(self, view: Image.Image, probs: np.ndarray) -> bool:
-        """Whether the document carries the printed design of the top type, where that decides the band:
-        for a model with design references and a score of the high band (``classifier.designs``)."""
+    def _high_withheld(self, view: Image.Image, probs: np.ndarray) -> bool:
+        """Whether a score of the high band goes with a document that does not carry the top type's
+        printed design (``classifier.designs``); never for a model without design references."""
         if self.designs is None or self.calibration.band(float(probs.max())) is not ConfidenceBand.HIGH:
-            return True
+            return False
         top = self.model.classes[int(np.argmax(probs))]
-        return self.designs.carries(view, top, self.design_points)
+        return not self.designs.carries(view, top, self.design_points)
 
     def _classification(self, probs: np.ndarray, img, found: Localisation | None, novelty: float | None,
-                        issues: list[QualityIssue], design_matched: bool, timings) -> Classification:
+                        issues: list[QualityIssue], high_withheld: bool, timings) -> Classification:
         classes, names = self.model.classes, self.model.display_names
         order = np.argsort(-probs, kind="stable")[: self.top_k]
         top = [Alternative(classes[i], names[classes[i]], float(probs[i])) for i in order]
         width, height = img.info["original_size"]
-        band = self.calibration.band(top[0].score)
-        if band is ConfidenceBand.HIGH and not design_matched:
-            band = ConfidenceBand.MEDIUM  # a document like the type, not of its printed design: not sure enough
+        # a document like the type, not of its printed design: not sure enough for high
+        band = ConfidenceBand.MEDIUM if high_withheld else self.calibration.band(top[0].score)
         no_outline = (found is not None and not found.found
                       and (self.open_set is None or self.open_set.no_outline_rejected))
         if no_outline:
