@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 from classifier.bands import Calibration
-from classifier.designs import DESIGNS_FILE
+from classifier.designs import DESIGNS_FILE, DesignRule
 from classifier.errors import ModelMismatch, ModelNotFound, ModelUnreadable
 from classifier.localise import decode_version
 from classifier.openset import OpenSetRule
@@ -120,9 +120,14 @@ class ModelInfo:
 
     @property
     def designs(self) -> dict | None:
-        """Its design references' "sha256" and the "min_points" for a high answer (``classifier.designs``);
-        None for a model trained before them, whose answers' bands come from the score alone."""
+        """Its design references' "sha256", and how its answers use them (``design_rule``); None for a model
+        trained before them, whose answers' bands come from the score alone."""
         return self.metadata.get("designs")
+
+    @property
+    def design_rule(self) -> DesignRule | None:
+        designs = self.designs
+        return DesignRule.from_dict(designs) if designs else None
 
     @property
     def graphs(self) -> dict[str, str]:
@@ -139,7 +144,7 @@ def read_model(model_dir: Path) -> ModelInfo:
     def build(meta: dict) -> ModelInfo:
         model = ModelInfo(meta)
         _ = model.backbone, model.preprocessing, model.calibration, model.version, model.open_set  # fail now
-        _ = model.designs and (model.designs["sha256"], int(model.designs["min_points"]))
+        _ = model.designs and (model.designs["sha256"], model.design_rule)
         _ = meta["head"]["in_features"], len(model.classes), dict(model.display_names)
         return model
 

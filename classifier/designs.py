@@ -8,13 +8,16 @@ type's training documents (``DesignReferences``); serving finds keypoints in the
 and counts those that one perspective mapping carries onto a reference of the answered type, where
 that mapping also puts the reference's outline plausibly into the cut-out (``matched_points``).
 An answer is in the high band only where at least ``MIN_POINTS`` match: a document of another design
-is at most medium. Plain numpy and OpenCV (ORB keypoints, USAC), no torch.
+is at most medium. Where training measured that a type's readable photos carry its design
+(``DesignRule``), a readable photo answered with that type that does not is a document of another
+type: not a supported one. Plain numpy and OpenCV (ORB keypoints, USAC), no torch.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import cv2
 import numpy as np
@@ -34,6 +37,40 @@ MIN_CORNER_DEGREES = 45  # ... with no corner sharper than this (nor blunter tha
 # demo model 6-8 more points of its captured photos' high band than 10 (docs/measurements.md)
 MIN_POINTS = 10
 REFERENCES_PER_TYPE = 4  # training documents kept a type
+# capture-quality issues (``quality.CODES``) under which part of a document's design is lost, whatever it is
+UNREADABLE = ("partly_out_of_frame", "too_small", "blurred")
+# A type turns away readable photos without its design only where at most this share of its readable
+# validation photos (simulated captures harder than most photos: glare, fingers, a second card) missed it, ...
+MAX_MISSED = 0.05
+MIN_CHECKED = 16  # ... out of at least this many
+CHECKED_PER_TYPE = 64  # validation photos of each type training checks (its held-out images, or captures of it)
+
+
+def readable(outline_found: bool, issues: Iterable[str]) -> bool:
+    """Whether a photo shows its document's design: cut out along a found outline (the design is compared
+    on the document, not on a whole photo), with none of these quality issues (their codes)."""
+    return outline_found and not set(issues) & set(UNREADABLE)
+
+
+@dataclass(frozen=True)
+class DesignRule:
+    """How a model's answers use its references: ``min_points`` matched for a document of the type's
+    design; ``turns_away``, the types whose readable photos training found to carry their design,
+    so that a readable photo answered with one of them that does not is of a type the model does not know."""
+
+    min_points: int
+    turns_away: frozenset[str] = frozenset()
+
+    @classmethod
+    def fit(cls, checked: dict[str, tuple[int, int]], min_points: int = MIN_POINTS) -> "DesignRule":
+        """``checked``: for each type, its readable validation photos and how many of them missed its design."""
+        return cls(min_points, frozenset(code for code, (n, missed) in checked.items()
+                                         if n >= MIN_CHECKED and missed <= MAX_MISSED * n))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DesignRule":
+        """Models trained before ``turns_away`` turn nothing away on their design."""
+        return cls(int(d["min_points"]), frozenset(d.get("turns_away", ())))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from PIL import Image
 
 from classifier import artifact, quality
 from classifier.bands import UNSUPPORTED_LABEL, ConfidenceBand
-from classifier.designs import DesignReferences
+from classifier.designs import DesignReferences, readable
 from classifier.device import describe, resolve_device
 from classifier.errors import InvalidImage
 from classifier.graphs import OnnxGraphs
@@ -91,9 +91,9 @@ class Predictor:
                           if localiser_dir else None)
         self.calibration = self.model.calibration
         self.open_set = self.model.open_set  # None for a model trained before open-set answers
-        designs = self.model.designs  # None for a model trained before them: the band is the score's
-        self.designs = DesignReferences.load(artifact.designs_file(model_dir, self.model)) if designs else None
-        self.design_points = designs["min_points"] if designs else 0
+        self.design_rule = self.model.design_rule  # None for a model trained before them: the band is the score's
+        self.designs = (DesignReferences.load(artifact.designs_file(model_dir, self.model))
+                        if self.design_rule else None)
         self.top_k = top_k
 
     @property
@@ -166,29 +166,37 @@ class Predictor:
         probs = softmax(logits / self.model.temperature).reshape(n, turns, -1).mean(axis=1)
         novelty = novelty.reshape(n, turns).mean(axis=1).tolist() if self.open_set else [None] * n
         t4 = time.perf_counter()
-        withheld = [self._high_withheld(view, p) for (view, _), p in zip(views, probs)]
+        designs = [self._design_check(view, p, readable(found is not None and found.found, (i.code for i in iss)))
+                   for (view, found), p, iss in zip(views, probs, issues)]
         t5 = time.perf_counter()
         per_image = {"decode_ms": decode_s * 1000 / n, "localise_ms": (t1 - t_decoded) * 1000 / n,
                      "quality_ms": (t2 - t1) * 1000 / n, "features_ms": (t3 - t2) * 1000 / n,
                      "head_ms": (t4 - t3) * 1000 / n, "design_ms": (t5 - t4) * 1000 / n,
                      "total_ms": (decode_s + t5 - t_decoded) * 1000 / n}
-        return [self._classification(p, img, found, nov, found_issues, high_withheld, per_image) for p, img, (_, found),
-                nov, found_issues, high_withheld in zip(probs, decoded, views, novelty, issues, withheld)]
+        return [self._classification(p, img, found, nov, found_issues, design, per_image) for p, img, (_, found),
+                nov, found_issues, design in zip(probs, decoded, views, novelty, issues, designs)]
 
-    def _high_withheld(self, view: Image.Image, probs: np.ndarray) -> bool:
-        """Whether a score of the high band goes with a document that does not carry the top type's
-        printed design (``classifier.designs``); never for a model without design references."""
-        if self.designs is None or self.calibration.band(float(probs.max())) is not ConfidenceBand.HIGH:
-            return False
+    def _design_check(self, view: Image.Image, probs: np.ndarray, readable_photo: bool) -> tuple[bool, bool]:
+        """(high withheld, turned away): whether the document lacks the top type's printed design
+        (``classifier.designs``) where that changes the answer: a score of the high band is medium, and a
+        readable photo of a type that turns away documents without its design is not a supported
+        document. Checked only there, and never for a model without references."""
+        if self.designs is None:
+            return False, False
         top = self.model.classes[int(np.argmax(probs))]
-        return not self.designs.carries(view, top, self.design_points)
+        high = self.calibration.band(float(probs.max())) is ConfidenceBand.HIGH
+        decisive = readable_photo and top in self.design_rule.turns_away
+        if not (high or decisive) or self.designs.carries(view, top, self.design_rule.min_points):
+            return False, False
+        return high, decisive
 
     def _classification(self, probs: np.ndarray, img, found: Localisation | None, novelty: float | None,
-                        issues: list[QualityIssue], high_withheld: bool, timings) -> Classification:
+                        issues: list[QualityIssue], design: tuple[bool, bool], timings) -> Classification:
         classes, names = self.model.classes, self.model.display_names
         order = np.argsort(-probs, kind="stable")[: self.top_k]
         top = [Alternative(classes[i], names[classes[i]], float(probs[i])) for i in order]
         width, height = img.info["original_size"]
+        high_withheld, turned_away = design
         # a document like the type, not of its printed design: not sure enough for high
         band = ConfidenceBand.MEDIUM if high_withheld else self.calibration.band(top[0].score)
         no_outline = (found is not None and not found.found
@@ -203,6 +211,8 @@ class Predictor:
         document_type, label = top[0].document_type, top[0].label
         no_document = no_outline or (found is not None and found.no_document)
         reason = self.open_set.turns_away(novelty, no_document) if self.open_set else None
+        if not reason and turned_away:
+            reason = "unsupported_type"  # readable, and not of the design its type's photos carried
         if reason:
             band, document_type, label = ConfidenceBand.UNSUPPORTED, None, UNSUPPORTED_LABEL
         localisation = found.scaled(width / img.width, height / img.height) if found is not None else None

@@ -4,8 +4,9 @@ Each check reads what the pipeline already has: the found outline (how much of t
 outside the photo, its share of the photo, its size in the photo's own pixels), the document in
 the decoded photo (sharpness, at the resolution it has there), and the view the model looks at
 (its blown-out share, its darkest and brightest tones). They explain the band; they do not
-change the answer. The thresholds were fitted on simulated captures whose conditions are known
-(``benchmarks.quality`` prints how well each does, and what it would fit).
+change the answer, but say where a document's printed design cannot be read (``designs.readable``).
+The thresholds were fitted on simulated captures whose conditions are known (``benchmarks.quality``
+prints how well each does, and what it would fit).
 
 Not checked: glare on a document that fills the frame (a scan or a crop), where a white patch is
 as likely the paper's own, or where no outline was found (a white patch anywhere in the photo is

@@ -8,11 +8,13 @@ import pytest
 from PIL import Image
 
 from benchmarks.reference_files import SCANS
-from classifier import artifact
+from classifier import artifact, quality
 from classifier.bands import ConfidenceBand
-from classifier.designs import DESIGNS_FILE, MIN_POINTS, SIDE, DesignReferences, design_of, matched_points, plausible
+from classifier.designs import (DESIGNS_FILE, MIN_CHECKED, MIN_POINTS, SIDE, DesignReferences, DesignRule, design_of,
+                                matched_points, plausible, readable)
 from classifier.errors import ModelUnreadable
 from classifier.images import image_files, load_image
+from classifier.quality import QualityIssue
 
 
 def photographed(img: Image.Image) -> Image.Image:
@@ -64,9 +66,20 @@ def test_only_a_mapping_that_shows_a_document_in_perspective_is_plausible():
     assert not plausible(np.zeros((3, 3)))
 
 
+def test_a_type_turns_away_only_where_its_readable_validation_photos_carried_its_design():
+    rule = DesignRule.fit({"a": (40, 0), "b": (50, 1), "c": (40, 2), "d": (MIN_CHECKED - 1, 0)})
+    assert rule.turns_away == {"a", "b"}  # c missed 5%; d was checked on too few photos to tell
+    assert DesignRule.from_dict({"min_points": 12, "sha256": "x"}) == DesignRule(12)  # trained before: none
+    assert readable(True, ["glare", "too_dark"])
+    assert not readable(True, ["blurred"]) and not readable(False, [])  # no outline: no document to compare
+
+
 def test_a_trained_model_keeps_its_references_with_their_checksum(trained_model_dir, tmp_path):
     model = artifact.read_model(trained_model_dir)
     assert model.designs["min_points"] == MIN_POINTS
+    checked = model.designs["checked"]
+    assert sorted(checked) == sorted(model.classes) and all(n >= missed >= 0 for n, missed in checked.values())
+    assert model.design_rule == DesignRule.fit({code: tuple(c) for code, c in checked.items()})
     references = DesignReferences.load(artifact.designs_file(trained_model_dir, model))
     assert sorted(references.by_type) == sorted(model.classes)
     assert all(1 <= len(designs) <= model.designs["per_type"] for designs in references.by_type.values())
@@ -100,3 +113,26 @@ def test_a_high_score_for_a_document_of_another_design_is_medium(session_predict
     assert medium.timings_ms["design_ms"] > 0
     monkeypatch.setattr(session_predictor, "designs", None)  # a model trained before design references
     assert session_predictor.predict(path).band is ConfidenceBand.HIGH
+
+
+def test_a_readable_photo_without_the_design_of_a_type_that_turns_away_is_not_supported(
+        session_predictor, demo_train_dir, monkeypatch):
+    answers = ((path, session_predictor.predict(path)) for path in image_files(demo_train_dir))
+    path, answer = next((path, a) for path, a in answers
+                        if a.document_type and readable(a.localisation.found, (i.code for i in a.quality)))
+    own = session_predictor.designs.by_type
+    other = next(code for code in own if code != answer.document_type)
+    monkeypatch.setattr(session_predictor, "designs", DesignReferences(own | {answer.document_type: own[other]}))
+    monkeypatch.setattr(session_predictor, "design_rule", DesignRule(MIN_POINTS, frozenset([answer.document_type])))
+    turned_away = session_predictor.predict(path)
+    assert (turned_away.document_type, turned_away.band, turned_away.reason) == (
+        None, ConfidenceBand.UNSUPPORTED, "unsupported_type")
+    assert turned_away.top_k[0].document_type == answer.document_type  # the closest known type, as ever
+
+    blurred = [QualityIssue("blurred", 0.0, quality.MESSAGES["blurred"])]
+    with monkeypatch.context() as m:  # a photo too soft to show its design: no reason to doubt the type
+        m.setattr(quality, "assess", lambda measures: blurred)
+        assert session_predictor.predict(path).document_type == answer.document_type
+    monkeypatch.setattr(session_predictor, "design_rule", DesignRule(MIN_POINTS))  # the type was not measured to
+    kept = session_predictor.predict(path)
+    assert (kept.document_type, kept.reason) == (answer.document_type, None)

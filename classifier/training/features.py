@@ -11,7 +11,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -67,15 +67,22 @@ class _Views(TorchDataset):
 
     def __getitem__(self, i):
         path, sha, first, last = self.jobs[i]
-        img = load_image(path, min_size=DECODE_SIZE)
-        if max(img.size) > 2 * DECODE_SIZE:
-            img.thumbnail((2 * DECODE_SIZE, 2 * DECODE_SIZE))
-        document = cut_out(img, self.localiser)
         views = []
-        for k in range(first, last):
-            view = document_view(self.augmentation.view(img, sha, k, document), self.localiser, self.prep)[0]
+        for photo in photos(path, sha, range(first, last), self.augmentation, self.localiser):
+            view = document_view(photo, self.localiser, self.prep)[0]
             views.append(turned(self.prep.model_input(view), self.turn))
         return i, torch.from_numpy(np.stack(views))
+
+
+def photos(path: Path, sha256: str, views: Iterable[int], augmentation: Augmentation,
+           localiser: Localiser | None) -> Iterator[Image.Image]:
+    """The training image's ``views`` (``Augmentation.view``), as photos for serving's pipeline: decoded once."""
+    img = load_image(path, min_size=DECODE_SIZE)
+    if max(img.size) > 2 * DECODE_SIZE:
+        img.thumbnail((2 * DECODE_SIZE, 2 * DECODE_SIZE))
+    document = cut_out(img, localiser)
+    for k in views:
+        yield augmentation.view(img, sha256, k, document)
 
 
 def cut_out(img: Image.Image, localiser: Localiser | None) -> Image.Image | None:

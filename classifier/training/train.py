@@ -24,12 +24,15 @@ import numpy as np
 import torch
 from sklearn.model_selection import StratifiedKFold
 from torch import nn
+from tqdm import tqdm
 
 from classifier import artifact, weights
 from classifier.artifact import BackboneSpec, file_sha256
 from classifier.backbone import load_backbone
 from classifier.bands import Calibration
-from classifier.designs import DESIGNS_FILE, MIN_POINTS, REFERENCES_PER_TYPE, DesignReferences, design_of
+from classifier import quality
+from classifier.designs import (CHECKED_PER_TYPE, DESIGNS_FILE, MIN_POINTS, REFERENCES_PER_TYPE, DesignReferences,
+                                DesignRule, design_of, readable)
 from classifier.device import describe, resolve_device
 from classifier.head import MLPHead
 from classifier.export import export_graphs
@@ -39,7 +42,7 @@ from classifier.openset import REFERENCES_PER_CLASS, OpenSetRule
 from classifier.images import load_image
 from classifier.preprocessing import Preprocessing, document_view
 from classifier.training.dataset import Dataset, scan
-from classifier.training.features import DECODE_SIZE, Augmentation, FeatureCache
+from classifier.training.features import DECODE_SIZE, Augmentation, FeatureCache, photos
 from classifier.training.metrics import classification_metrics
 from classifier.training.outliers import outlier_images
 
@@ -102,6 +105,8 @@ class Split:
     val_turned: list[np.ndarray] = field(default_factory=list)
     open_set_turned: list[np.ndarray] = field(default_factory=list)
     outlier_x: np.ndarray | None = None  # documents of no known type (``outliers``)
+    held: list[int] = field(default_factory=list)  # the images held out for validation (indices into the data)
+    captured: list[int] = field(default_factory=list)  # the images validated on simulated captures of them
 
     @property
     def val_turns(self) -> list[np.ndarray]:
@@ -166,9 +171,15 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
     model = weights.TrainedModel(head.eval(), metadata)
     model_dir = Path(out_dir or artifact.MODELS_DIR / model.version)
     model_dir.mkdir(parents=True, exist_ok=True)
-    design_references(data, config.seed, prep, localiser).save(model_dir / DESIGNS_FILE)
+    references = design_references(data, split, config.seed, prep, localiser)
+    references.save(model_dir / DESIGNS_FILE)
+    checked = check_designs(data, split, references, augmentation, prep, localiser)
+    rule = DesignRule.fit(checked)
+    log(f"printed designs: {len(rule.turns_away)} of {len(data.classes)} types turn away readable photos "
+        f"without theirs ({', '.join(sorted(rule.turns_away)) or 'none'})")
     model.metadata["designs"] = {"sha256": f"sha256:{file_sha256(model_dir / DESIGNS_FILE)}",
-                                 "min_points": MIN_POINTS, "per_type": REFERENCES_PER_TYPE}
+                                 "min_points": rule.min_points, "per_type": REFERENCES_PER_TYPE,
+                                 "turns_away": sorted(rule.turns_away), "checked": checked}
     graphs = export_graphs(model_dir, model.head, extractor, prep, localiser_net)
     weights.save_model(model, model_dir, config.localiser_dir, graphs)
     if out_dir is None:
@@ -176,17 +187,43 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
     return TrainResult(model, model_dir, time.perf_counter() - started)
 
 
-def design_references(data: Dataset, seed: int, prep: Preprocessing, localiser: Localiser | None) -> DesignReferences:
-    """The keypoints of up to ``REFERENCES_PER_TYPE`` training images' documents of each type, cut out as
-    serving cuts them (``classifier.designs``)."""
+def design_references(data: Dataset, split: Split, seed: int, prep: Preprocessing,
+                      localiser: Localiser | None) -> DesignReferences:
+    """The keypoints of up to ``REFERENCES_PER_TYPE`` training images' documents of each type (none held
+    out for validation), cut out as serving cuts them (``classifier.designs``)."""
     rng = np.random.default_rng(seed)
     by_type = {}
+    held = set(split.held)
     for code in data.classes:
-        images = [img for img in data.images if img.label == code]
+        images = [img for i, img in enumerate(data.images) if img.label == code and i not in held]
         kept = [images[i] for i in rng.permutation(len(images))[:REFERENCES_PER_TYPE]]
         views = (document_view(load_image(img.path, min_size=DECODE_SIZE), localiser, prep)[0] for img in kept)
         by_type[code] = [design_of(view) for view in views]
     return DesignReferences(by_type)
+
+
+def check_designs(data: Dataset, split: Split, references: DesignReferences, augmentation: Augmentation,
+                  prep: Preprocessing, localiser: Localiser | None) -> dict[str, tuple[int, int]]:
+    """For each type, how many of its validation photos show a readable document (``designs.readable``),
+    and how many of those do not carry its design: ``CHECKED_PER_TYPE`` photos of its held-out images (as
+    they are, their documents flat, augmented views), or else simulated captures training never saw."""
+    jobs = []  # (image index, views, augmentation): as validation sees them, ``make_split``
+    sources = ((split.held, 0, augmentation), (split.captured, 1, validation_captures(augmentation)))
+    for code in data.classes:
+        for indices, first, source in sources:
+            members = [i for i in indices if data.images[i].label == code]
+            per_image = math.ceil(CHECKED_PER_TYPE / len(members)) if members else 0
+            jobs += [(i, range(first, first + per_image), source) for i in members]
+    checked = {code: [0, 0] for code in data.classes}
+    for i, views, source in tqdm(jobs, desc="printed designs", unit="image"):
+        image = data.images[i]
+        for photo in photos(image.path, image.sha256, views, source, localiser):
+            view, found = document_view(photo, localiser, prep)
+            issues = quality.assess(quality.measure(view, found, photo, photo.size))
+            if readable(found is not None and found.found, (issue.code for issue in issues)):
+                checked[image.label][0] += 1
+                checked[image.label][1] += not references.carries(view, image.label, MIN_POINTS)
+    return {code: (n, missed) for code, (n, missed) in checked.items()}
 
 
 def calibration_note(calibration: Calibration) -> str:
@@ -276,6 +313,7 @@ def make_split(data: Dataset, config: TrainConfig, cache: FeatureCache, val_cach
     targets = np.array(data.targets())
     indices = np.arange(len(data.images)) if images is None else np.asarray(images)
     train_items, held_items, capture_items, notes = [], [], [], []  # (image index, first view, last view)
+    held_images, captured_images = [], []
     for c, name in enumerate(data.classes):
         members = indices[targets[indices] == c]
         members = members[rng.permutation(len(members))]
@@ -287,10 +325,12 @@ def make_split(data: Dataset, config: TrainConfig, cache: FeatureCache, val_cach
             # held-out images as they are (view 0) for validation and calibration, which must see what
             # serving will see; their further views for the novelty threshold only
             held_items += [(i, 0, OPEN_SET_VIEWS) for i in held]
+            held_images += held.tolist()
         else:
             views = n_views(len(members), config)
             train_items += [(i, 0, views + 1) for i in members]
             capture_items += [(i, 1, 1 + config.val_views) for i in members]
+            captured_images += members.tolist()
             notes.append(f"{name}: only {len(members)} image(s), too few to hold out; validating on "
                          f"{config.val_views} unseen simulated captures of each")
 
@@ -311,7 +351,8 @@ def make_split(data: Dataset, config: TrainConfig, cache: FeatureCache, val_cach
         val_turns.append(np.concatenate([x[:1] for x in held] + captures).astype(np.float32))
         open_set_turns.append(np.concatenate(held + captures).astype(np.float32))
     return Split(np.concatenate(train_x).astype(np.float32), np.concatenate(train_y), val_turns[0],
-                 np.concatenate(val_y), notes, train_view, open_set_turns[0], val_turns[1:], open_set_turns[1:])
+                 np.concatenate(val_y), notes, train_view, open_set_turns[0], val_turns[1:], open_set_turns[1:],
+                 held=held_images, captured=captured_images)
 
 
 def fit_head(split: Split, n_classes: int, config: TrainConfig, log=print) -> tuple[MLPHead, float]:
