@@ -10,8 +10,8 @@ from PIL import Image
 from benchmarks.reference_files import SCANS
 from classifier import artifact, quality
 from classifier.bands import ConfidenceBand
-from classifier.designs import (DESIGNS_FILE, MIN_CHECKED, MIN_POINTS, SIDE, DesignReferences, DesignRule, design_of,
-                                matched_points, plausible, readable)
+from classifier.designs import (DESIGNS_FILE, MAX_MISSED, MIN_CHECKED, MIN_POINTS, SIDE, DesignReferences, DesignRule,
+                                design_of, matched_points, plausible, readable)
 from classifier.errors import ModelUnreadable
 from classifier.images import image_files, load_image
 from classifier.quality import QualityIssue
@@ -67,8 +67,9 @@ def test_only_a_mapping_that_shows_a_document_in_perspective_is_plausible():
 
 
 def test_a_type_turns_away_only_where_its_readable_validation_photos_carried_its_design():
-    rule = DesignRule.fit({"a": (40, 0), "b": (50, 1), "c": (40, 2), "d": (MIN_CHECKED - 1, 0)})
-    assert rule.turns_away == {"a", "b"}  # c missed 5%; d was checked on too few photos to tell
+    allowed = round(MAX_MISSED * 100)
+    rule = DesignRule.fit({"a": (40, 0), "b": (100, allowed), "c": (100, allowed + 1), "d": (MIN_CHECKED - 1, 0)})
+    assert rule.turns_away == {"a", "b"}  # c missed too often; d was checked on too few photos to tell
     assert DesignRule.from_dict({"min_points": 12, "sha256": "x"}) == DesignRule(12)  # trained before: none
     assert readable(True, ["glare", "too_dark"])
     assert not readable(True, ["blurred"]) and not readable(False, [])  # no outline: no document to compare
@@ -107,6 +108,7 @@ def test_a_high_score_for_a_document_of_another_design_is_medium(session_predict
     others = [code for code in own if code != answer.document_type]
     swapped = DesignReferences(own | {answer.document_type: own[others[0]]})  # the type's design is another's
     monkeypatch.setattr(session_predictor, "designs", swapped)
+    monkeypatch.setattr(session_predictor, "design_rule", DesignRule(MIN_POINTS))  # no type turns away
     medium = session_predictor.predict(path)
     assert (medium.document_type, medium.band, medium.score) == (answer.document_type, ConfidenceBand.MEDIUM,
                                                                   answer.score)

@@ -26,11 +26,10 @@ from sklearn.model_selection import StratifiedKFold
 from torch import nn
 from tqdm import tqdm
 
-from classifier import artifact, weights
+from classifier import artifact, quality, weights
 from classifier.artifact import BackboneSpec, file_sha256
 from classifier.backbone import load_backbone
 from classifier.bands import Calibration
-from classifier import quality
 from classifier.designs import (CHECKED_PER_TYPE, DESIGNS_FILE, MIN_POINTS, REFERENCES_PER_TYPE, DesignReferences,
                                 DesignRule, design_of, readable)
 from classifier.device import describe, resolve_device
@@ -171,20 +170,26 @@ def train_classifier(data_dirs: list[Path], config: TrainConfig, out_dir: Path |
     model = weights.TrainedModel(head.eval(), metadata)
     model_dir = Path(out_dir or artifact.MODELS_DIR / model.version)
     model_dir.mkdir(parents=True, exist_ok=True)
-    references = design_references(data, split, config.seed, prep, localiser)
-    references.save(model_dir / DESIGNS_FILE)
-    checked = check_designs(data, split, references, augmentation, prep, localiser)
-    rule = DesignRule.fit(checked)
-    log(f"printed designs: {len(rule.turns_away)} of {len(data.classes)} types turn away readable photos "
-        f"without theirs ({', '.join(sorted(rule.turns_away)) or 'none'})")
-    model.metadata["designs"] = {"sha256": f"sha256:{file_sha256(model_dir / DESIGNS_FILE)}",
-                                 "min_points": rule.min_points, "per_type": REFERENCES_PER_TYPE,
-                                 "turns_away": sorted(rule.turns_away), "checked": checked}
+    model.metadata["designs"] = keep_designs(model_dir, data, split, config.seed, augmentation, prep, localiser, log)
     graphs = export_graphs(model_dir, model.head, extractor, prep, localiser_net)
     weights.save_model(model, model_dir, config.localiser_dir, graphs)
     if out_dir is None:
         artifact.make_current(model_dir)
     return TrainResult(model, model_dir, time.perf_counter() - started)
+
+
+def keep_designs(model_dir: Path, data: Dataset, split: Split, seed: int, augmentation: Augmentation,
+                 prep: Preprocessing, localiser: Localiser | None, log: Callable[[str], None]) -> dict:
+    """Write the model's design references and return its metadata's "designs": their checksum and
+    the ``DesignRule`` its validation photos give (``classifier.designs``)."""
+    references = design_references(data, split, seed, prep, localiser)
+    references.save(model_dir / DESIGNS_FILE)
+    checked = check_designs(data, split, references, augmentation, prep, localiser)
+    rule = DesignRule.fit(checked)
+    log(f"printed designs: {len(rule.turns_away)} of {len(data.classes)} types turn away readable photos "
+        f"without theirs ({', '.join(sorted(rule.turns_away)) or 'none'})")
+    return {"sha256": f"sha256:{file_sha256(model_dir / DESIGNS_FILE)}", "min_points": rule.min_points,
+            "per_type": REFERENCES_PER_TYPE, "turns_away": sorted(rule.turns_away), "checked": checked}
 
 
 def design_references(data: Dataset, split: Split, seed: int, prep: Preprocessing,
