@@ -17,13 +17,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import cv2
 import numpy as np
 from PIL import Image
 
 from classifier.errors import ModelUnreadable
+
+if TYPE_CHECKING:
+    from classifier.localise import Localisation
+    from classifier.quality import QualityIssue
 
 DESIGNS_FILE = "designs.npz"  # in a model's folder; its sha256 in metadata.json's "designs"
 SIDE = 224  # documents are compared squashed to this square, as the head sees them
@@ -46,10 +50,10 @@ MIN_CHECKED = 16  # ... out of at least this many
 CHECKED_PER_TYPE = 64  # validation photos of each type training checks (its held-out images, or captures of it)
 
 
-def readable(outline_found: bool, issues: Iterable[str]) -> bool:
+def readable(found: Localisation | None, issues: Iterable[QualityIssue]) -> bool:
     """Whether a photo shows its document's design: cut out along a found outline (the design is compared
-    on the document, not on a whole photo), with none of these quality issues (their codes)."""
-    return outline_found and not set(issues) & set(UNREADABLE)
+    on the document, not on a whole photo), with none of the ``UNREADABLE`` quality issues."""
+    return found is not None and found.found and not {issue.code for issue in issues} & set(UNREADABLE)
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,9 @@ class DesignRule:
     turns_away: frozenset[str] = frozenset()
 
     @classmethod
-    def fit(cls, checked: dict[str, tuple[int, int]], min_points: int = MIN_POINTS) -> "DesignRule":
-        """``checked``: for each type, its readable validation photos and how many of them missed its design."""
+    def fit(cls, checked: dict[str, tuple[int, int]], min_points: int) -> "DesignRule":
+        """``checked``: for each type, its readable validation photos and how many of them missed its design
+        at ``min_points``."""
         return cls(min_points, frozenset(code for code, (n, missed) in checked.items()
                                          if n >= MIN_CHECKED and missed <= MAX_MISSED * n))
 

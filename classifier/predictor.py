@@ -166,7 +166,7 @@ class Predictor:
         probs = softmax(logits / self.model.temperature).reshape(n, turns, -1).mean(axis=1)
         novelty = novelty.reshape(n, turns).mean(axis=1).tolist() if self.open_set else [None] * n
         t4 = time.perf_counter()
-        designs = [self._design_check(view, p, readable(found is not None and found.found, (i.code for i in iss)))
+        designs = [self._design_check(view, p, readable(found, iss))
                    for (view, found), p, iss in zip(views, probs, issues)]
         t5 = time.perf_counter()
         per_image = {"decode_ms": decode_s * 1000 / n, "localise_ms": (t1 - t_decoded) * 1000 / n,

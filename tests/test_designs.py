@@ -14,6 +14,7 @@ from classifier.designs import (DESIGNS_FILE, MAX_MISSED, MIN_CHECKED, MIN_POINT
                                 design_of, matched_points, plausible, readable)
 from classifier.errors import ModelUnreadable
 from classifier.images import image_files, load_image
+from classifier.localise import Localisation
 from classifier.quality import QualityIssue
 
 
@@ -68,11 +69,14 @@ def test_only_a_mapping_that_shows_a_document_in_perspective_is_plausible():
 
 def test_a_type_turns_away_only_where_its_readable_validation_photos_carried_its_design():
     allowed = round(MAX_MISSED * 100)
-    rule = DesignRule.fit({"a": (40, 0), "b": (100, allowed), "c": (100, allowed + 1), "d": (MIN_CHECKED - 1, 0)})
+    rule = DesignRule.fit({"a": (40, 0), "b": (100, allowed), "c": (100, allowed + 1), "d": (MIN_CHECKED - 1, 0)},
+                           MIN_POINTS)
     assert rule.turns_away == {"a", "b"}  # c missed too often; d was checked on too few photos to tell
     assert DesignRule.from_dict({"min_points": 12, "sha256": "x"}) == DesignRule(12)  # trained before: none
-    assert readable(True, ["glare", "too_dark"])
-    assert not readable(True, ["blurred"]) and not readable(False, [])  # no outline: no document to compare
+    found, missed = Localisation(np.float32([[0, 0], [90, 0], [90, 60], [0, 60]]), 0.9), Localisation(None, 0.1)
+    glare, blurred = (QualityIssue(code, 0.0, quality.MESSAGES[code]) for code in ("glare", "blurred"))
+    assert readable(found, [glare]) and not readable(found, [glare, blurred])
+    assert not readable(missed, []) and not readable(None, [])  # no outline: no document to compare
 
 
 def test_a_trained_model_keeps_its_references_with_their_checksum(trained_model_dir, tmp_path):
@@ -80,7 +84,7 @@ def test_a_trained_model_keeps_its_references_with_their_checksum(trained_model_
     assert model.designs["min_points"] == MIN_POINTS
     checked = model.designs["checked"]
     assert sorted(checked) == sorted(model.classes) and all(n >= missed >= 0 for n, missed in checked.values())
-    assert model.design_rule == DesignRule.fit({code: tuple(c) for code, c in checked.items()})
+    assert model.design_rule == DesignRule.fit({code: tuple(c) for code, c in checked.items()}, MIN_POINTS)
     references = DesignReferences.load(artifact.designs_file(trained_model_dir, model))
     assert sorted(references.by_type) == sorted(model.classes)
     assert all(1 <= len(designs) <= model.designs["per_type"] for designs in references.by_type.values())
@@ -121,7 +125,7 @@ def test_a_readable_photo_without_the_design_of_a_type_that_turns_away_is_not_su
         session_predictor, demo_train_dir, monkeypatch):
     answers = ((path, session_predictor.predict(path)) for path in image_files(demo_train_dir))
     path, answer = next((path, a) for path, a in answers
-                        if a.document_type and readable(a.localisation.found, (i.code for i in a.quality)))
+                        if a.document_type and readable(a.localisation, a.quality))
     own = session_predictor.designs.by_type
     other = next(code for code in own if code != answer.document_type)
     monkeypatch.setattr(session_predictor, "designs", DesignReferences(own | {answer.document_type: own[other]}))

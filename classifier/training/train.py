@@ -184,8 +184,8 @@ def keep_designs(model_dir: Path, data: Dataset, split: Split, seed: int, augmen
     the ``DesignRule`` its validation photos give (``classifier.designs``)."""
     references = design_references(data, split, seed, prep, localiser)
     references.save(model_dir / DESIGNS_FILE)
-    checked = check_designs(data, split, references, augmentation, prep, localiser)
-    rule = DesignRule.fit(checked)
+    checked = check_designs(data, split, references, MIN_POINTS, augmentation, prep, localiser)
+    rule = DesignRule.fit(checked, MIN_POINTS)
     log(f"printed designs: {len(rule.turns_away)} of {len(data.classes)} types turn away readable photos "
         f"without theirs ({', '.join(sorted(rule.turns_away)) or 'none'})")
     return {"sha256": f"sha256:{file_sha256(model_dir / DESIGNS_FILE)}", "min_points": rule.min_points,
@@ -207,8 +207,9 @@ def design_references(data: Dataset, split: Split, seed: int, prep: Preprocessin
     return DesignReferences(by_type)
 
 
-def check_designs(data: Dataset, split: Split, references: DesignReferences, augmentation: Augmentation,
-                  prep: Preprocessing, localiser: Localiser | None) -> dict[str, tuple[int, int]]:
+def check_designs(data: Dataset, split: Split, references: DesignReferences, min_points: int,
+                  augmentation: Augmentation, prep: Preprocessing,
+                  localiser: Localiser | None) -> dict[str, tuple[int, int]]:
     """For each type, how many of its validation photos show a readable document (``designs.readable``),
     and how many of those do not carry its design: ``CHECKED_PER_TYPE`` photos of its held-out images (as
     they are, their documents flat, augmented views), or else simulated captures training never saw."""
@@ -225,9 +226,9 @@ def check_designs(data: Dataset, split: Split, references: DesignReferences, aug
         for photo in photos(image.path, image.sha256, views, source, localiser):
             view, found = document_view(photo, localiser, prep)
             issues = quality.assess(quality.measure(view, found, photo, photo.size))
-            if readable(found is not None and found.found, (issue.code for issue in issues)):
+            if readable(found, issues):
                 checked[image.label][0] += 1
-                checked[image.label][1] += not references.carries(view, image.label, MIN_POINTS)
+                checked[image.label][1] += not references.carries(view, image.label, min_points)
     return {code: (n, missed) for code, (n, missed) in checked.items()}
 
 
