@@ -5,7 +5,7 @@ import urllib.error
 import pytest
 from django.core.management import CommandError, call_command
 
-from classifier import artifact, weights
+from classifier import weights
 
 
 def test_train_then_evaluate(demo_train_dir, backbone_weights, settings, tmp_path, capsys):

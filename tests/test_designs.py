@@ -1,5 +1,6 @@
 """The printed design check: a high answer needs the document's keypoints to match its type's."""
 import json
+import math
 import shutil
 
 import cv2
@@ -10,8 +11,8 @@ from PIL import Image
 from benchmarks.reference_files import SCANS
 from classifier import artifact, quality
 from classifier.bands import ConfidenceBand
-from classifier.designs import (DESIGNS_FILE, MAX_MISSED, MIN_CHECKED, MIN_POINTS, SIDE, DesignReferences, DesignRule,
-                                design_of, matched_points, plausible, readable)
+from classifier.designs import (DESIGNS_FILE, MAX_MISSED, MAX_MISSED_OF_A_TYPE, MIN_CHECKED, MIN_POINTS, SIDE,
+                                DesignReferences, DesignRule, design_of, matched_points, plausible, readable)
 from classifier.errors import ModelUnreadable
 from classifier.images import image_files, load_image
 from classifier.localise import Localisation
@@ -67,11 +68,14 @@ def test_only_a_mapping_that_shows_a_document_in_perspective_is_plausible():
     assert not plausible(np.zeros((3, 3)))
 
 
-def test_a_type_turns_away_only_where_its_readable_validation_photos_carried_its_design():
-    allowed = round(MAX_MISSED * 100)
-    rule = DesignRule.fit({"a": (40, 0), "b": (100, allowed), "c": (100, allowed + 1), "d": (MIN_CHECKED - 1, 0)},
-                           MIN_POINTS)
-    assert rule.turns_away == {"a", "b"}  # c missed too often; d was checked on too few photos to tell
+def test_types_turn_away_where_their_readable_validation_photos_carried_their_design_within_the_budget():
+    over_own = math.floor(MAX_MISSED_OF_A_TYPE * 40) + 1
+    rule = DesignRule.fit({"a": (40, 0), "b": (40, 1), "c": (40, over_own), "d": (MIN_CHECKED - 1, 0)}, MIN_POINTS)
+    assert rule.turns_away == {"a", "b"}  # c missed too often for itself; d was checked on too few photos to tell
+    n = 50  # photos of each of four types: the budget is MAX_MISSED of all 200
+    budget = math.floor(MAX_MISSED * 4 * n)
+    checked = {"a": (n, 0), "b": (n, 1), "c": (n, budget - 1), "d": (n, budget - 1)}
+    assert DesignRule.fit(checked, MIN_POINTS).turns_away == {"a", "b", "c"}  # d would overspend: the budget's first
     assert DesignRule.from_dict({"min_points": 12, "sha256": "x"}) == DesignRule(12)  # trained before: none
     found, missed = Localisation(np.float32([[0, 0], [90, 0], [90, 60], [0, 60]]), 0.9), Localisation(None, 0.1)
     glare, blurred = (QualityIssue(code, 0.0, quality.MESSAGES[code]) for code in ("glare", "blurred"))
