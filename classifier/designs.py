@@ -75,10 +75,11 @@ class DesignRule:
         away, and a type left out lets through every unknown document answered with it (a real type missing 3 of
         22 was left out at 5% a type, and most of the unknown documents still answered were given it)."""
         budget = MAX_MISSED * sum(n for n, _ in checked.values())
+        candidates = sorted((missed / n, code, missed) for code, (n, missed) in checked.items()
+                            if n >= MIN_CHECKED and missed <= MAX_MISSED_OF_A_TYPE * n)
         turns_away: list[str] = []
-        for _, code in sorted((missed / n, code) for code, (n, missed) in checked.items()
-                                   if n >= MIN_CHECKED and missed <= MAX_MISSED_OF_A_TYPE * n):
-            budget -= checked[code][1]
+        for _, code, missed in candidates:
+            budget -= missed
             if budget < 0:
                 break
             turns_away.append(code)
