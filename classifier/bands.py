@@ -19,7 +19,7 @@ class ConfidenceBand(str, enum.Enum):
     HIGH = "high"
     MEDIUM = "medium"
     LOW = "low"
-    UNSUPPORTED = "unsupported"  # no document of a type the model knows: the answer names no type
+    UNSUPPORTED = "unsupported"  # the answer names no type (``openset.REASONS`` says why)
 
     @property
     def colour(self) -> str:
@@ -36,8 +36,8 @@ class ConfidenceBand(str, enum.Enum):
             "medium": "Less sure than usual; worth a second look.",
             "low": "Unsure; the answer may well be wrong. Retake the photo flat, well lit, "
                    "with the whole document in frame.",
-            "unsupported": "The photo holds no identity document, or one of a type this model was not "
-                           "trained on.",
+            "unsupported": "No type is named: the photo holds no identity document, or one of a type this model "
+                           "was not trained on, or is too blurred to tell.",
         }[self.value]
 
 

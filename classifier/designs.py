@@ -10,7 +10,9 @@ that mapping also puts the reference's outline plausibly into the cut-out (``mat
 An answer is in the high band only where at least ``MIN_POINTS`` match: a document of another design
 is at most medium. Where training measured that a type's readable photos carry its design
 (``DesignRule``), a readable photo answered with that type that does not is a document of another
-type: not a supported one. Plain numpy and OpenCV (ORB keypoints, USAC), no torch.
+type: not a supported one; a photo of it where blur alone hides the design, answered in the low band,
+is too blurred to tell (unknown documents photographed soft are nearly all in the low band, known
+ones mostly not: docs/measurements.md). Plain numpy and OpenCV (ORB keypoints, USAC), no torch.
 """
 from __future__ import annotations
 
@@ -56,7 +58,19 @@ CHECKED_PER_TYPE = 64  # validation photos of each type training checks (its hel
 def readable(found: Localisation | None, issues: Iterable[QualityIssue]) -> bool:
     """Whether a photo shows its document's design: cut out along a found outline (the design is compared
     on the document, not on a whole photo), with none of the ``UNREADABLE`` quality issues."""
-    return found is not None and found.found and not {issue.code for issue in issues} & set(UNREADABLE)
+    return _unreadable_because(found, issues) == set()
+
+
+def blurred_only(found: Localisation | None, issues: Iterable[QualityIssue]) -> bool:
+    """Whether blur alone hides a cut-out document's design: a sharper photo of it would show it."""
+    return _unreadable_because(found, issues) == {"blurred"}
+
+
+def _unreadable_because(found: Localisation | None, issues: Iterable[QualityIssue]) -> set[str] | None:
+    """The ``UNREADABLE`` issues of a cut-out document; None where none was cut out."""
+    if found is None or not found.found:
+        return None
+    return {issue.code for issue in issues} & set(UNREADABLE)
 
 
 @dataclass(frozen=True)

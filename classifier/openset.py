@@ -21,17 +21,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Why an answer is "Not a supported document", for programs and in plain words.
+from classifier.bands import UNSUPPORTED_LABEL
+
+# Why an answer names no type, for programs and in plain words: it is "Not a supported document", or the
+# photo is too blurred to tell (``classifier.designs``)
 REASONS = {
     "no_document": "No identity document was found in the photo.",
     "unsupported_type": "This looks like an identity document, but not one of the types this service knows.",
+    "too_blurred": "The photo is too blurred to tell whether this is a document this service knows: "
+                   "take a sharper one.",
 }
+TOO_BLURRED_LABEL = "Too blurred to tell"
 # Of the validation views' novelty: 5% of them would be turned away, but they are augmented, harder
 # than photos (0-0.7% of the demo test photos are); lower, known real documents pay (docs/measurements.md)
 KNOWN_QUANTILE = 0.95
 DOCUMENT_LIKE_QUANTILE = 0.5  # of the validation views' novelty: at most this, like a known document
 REFERENCES_PER_CLASS = 64  # training views per type kept as references
 NO_OUTLINE_NOVELTY = 2.0
+
+
+def untyped_label(reason: str | None) -> str:
+    """The answer's words where it names no type, for its reason."""
+    return TOO_BLURRED_LABEL if reason == "too_blurred" else UNSUPPORTED_LABEL
 
 
 @dataclass(frozen=True)

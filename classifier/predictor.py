@@ -11,15 +11,15 @@ import numpy as np
 from PIL import Image
 
 from classifier import artifact, quality
-from classifier.bands import UNSUPPORTED_LABEL, ConfidenceBand
-from classifier.designs import DesignReferences, readable
+from classifier.bands import ConfidenceBand
+from classifier.designs import DesignReferences, blurred_only, readable
 from classifier.device import describe, resolve_device
 from classifier.errors import InvalidImage
 from classifier.graphs import OnnxGraphs
 from classifier.images import ImageSource, load_image
 from classifier.inference import BatchedForward
 from classifier.localise import Localisation, Localiser
-from classifier.openset import NO_OUTLINE_NOVELTY
+from classifier.openset import NO_OUTLINE_NOVELTY, untyped_label
 from classifier.preprocessing import document_view
 from classifier.quality import QualityIssue
 
@@ -36,8 +36,8 @@ class Classification:
     """The classifier's answer for one image: the best type first in ``top_k``. In the unsupported
     band it names no type (``document_type`` None), and ``top_k`` holds the closest known ones."""
 
-    document_type: str | None  # the class folder name, e.g. "lva_passport"; None: not a supported document
-    label: str  # shown to people, e.g. "Passport of Latvia", or ``UNSUPPORTED_LABEL``
+    document_type: str | None  # the class folder name, e.g. "lva_passport"; None: the answer names no type
+    label: str  # shown to people, e.g. "Passport of Latvia", or ``openset.untyped_label``
     score: float  # the top type's probability
     band: ConfidenceBand
     top_k: list[Alternative]
@@ -47,7 +47,7 @@ class Classification:
     image_format: str | None  # the file's format (``images.SUPPORTED_FORMATS``), None for a decoded image
     localisation: Localisation | None = None  # None when the model does not localise
     novelty: float | None = None  # how unlike the training images (``openset``); None for a model without
-    reason: str | None = None  # why not a supported document (a key of ``openset.REASONS``); None with a type
+    reason: str | None = None  # why no type is named (a key of ``openset.REASONS``); None with a type
     quality: list[QualityIssue] = field(default_factory=list)  # what is wrong with the photo, most important first
     timings_ms: dict[str, float] = field(default_factory=dict)
 
@@ -166,8 +166,7 @@ class Predictor:
         probs = softmax(logits / self.model.temperature).reshape(n, turns, -1).mean(axis=1)
         novelty = novelty.reshape(n, turns).mean(axis=1).tolist() if self.open_set else [None] * n
         t4 = time.perf_counter()
-        designs = [self._design_check(view, p, readable(found, iss))
-                   for (view, found), p, iss in zip(views, probs, issues)]
+        designs = [self._design_check(view, p, found, iss) for (view, found), p, iss in zip(views, probs, issues)]
         t5 = time.perf_counter()
         per_image = {"decode_ms": decode_s * 1000 / n, "localise_ms": (t1 - t_decoded) * 1000 / n,
                      "quality_ms": (t2 - t1) * 1000 / n, "features_ms": (t3 - t2) * 1000 / n,
@@ -176,19 +175,27 @@ class Predictor:
         return [self._classification(p, img, found, nov, found_issues, design, per_image) for p, img, (_, found),
                 nov, found_issues, design in zip(probs, decoded, views, novelty, issues, designs)]
 
-    def _design_check(self, view: Image.Image, probs: np.ndarray, readable_photo: bool) -> tuple[bool, bool]:
-        """(high withheld, turned away): whether the document lacks the top type's printed design
-        (``classifier.designs``) where that changes the answer: a score of the high band is medium, and a
-        readable photo of a type that turns away documents without its design is not a supported
-        document. Checked only there, and never for a model without references."""
+    def _design_check(self, view: Image.Image, probs: np.ndarray, found: Localisation | None,
+                      issues: list[QualityIssue]) -> tuple[bool, str | None]:
+        """(high withheld, reason): whether the document lacks the top type's printed design
+        (``classifier.designs``) where that changes the answer: a score of the high band is medium; for a
+        type that turns away documents without its design, a readable photo is not a supported document
+        (``unsupported_type``), and one in the low band where blur alone hides the design is too blurred to
+        tell (``too_blurred``). Checked only there, and never for a model without references."""
         if self.designs is None:
-            return False, False
+            return False, None
         top = self.model.classes[int(np.argmax(probs))]
-        high = self.calibration.band(float(probs.max())) is ConfidenceBand.HIGH
-        decisive = readable_photo and top in self.design_rule.turns_away
-        if not (high or decisive) or self.designs.carries(view, top, self.design_rule.min_points):
-            return False, False
-        return high, decisive
+        band = self.calibration.band(float(probs.max()))
+        reason = None
+        if top in self.design_rule.turns_away:
+            if readable(found, issues):
+                reason = "unsupported_type"
+            elif band is ConfidenceBand.LOW and blurred_only(found, issues):
+                reason = "too_blurred"
+        high = band is ConfidenceBand.HIGH
+        if not (high or reason) or self.designs.carries(view, top, self.design_rule.min_points):
+            return False, None
+        return high, reason
 
     def _classification(self, probs: np.ndarray, img, found: Localisation | None, novelty: float | None,
                         issues: list[QualityIssue], design: tuple[bool, bool], timings) -> Classification:
@@ -196,7 +203,7 @@ class Predictor:
         order = np.argsort(-probs, kind="stable")[: self.top_k]
         top = [Alternative(classes[i], names[classes[i]], float(probs[i])) for i in order]
         width, height = img.info["original_size"]
-        high_withheld, turned_away = design
+        high_withheld, design_reason = design
         # a document like the type, not of its printed design: not sure enough for high
         band = ConfidenceBand.MEDIUM if high_withheld else self.calibration.band(top[0].score)
         no_outline = (found is not None and not found.found
@@ -211,10 +218,9 @@ class Predictor:
         document_type, label = top[0].document_type, top[0].label
         no_document = no_outline or (found is not None and found.no_document)
         reason = self.open_set.turns_away(novelty, no_document) if self.open_set else None
-        if not reason and turned_away:
-            reason = "unsupported_type"  # readable, and not of the design its type's photos carried
+        reason = reason or design_reason  # not of the design its type's photos carried
         if reason:
-            band, document_type, label = ConfidenceBand.UNSUPPORTED, None, UNSUPPORTED_LABEL
+            band, document_type, label = ConfidenceBand.UNSUPPORTED, None, untyped_label(reason)
         localisation = found.scaled(width / img.width, height / img.height) if found is not None else None
         return Classification(document_type=document_type, label=label, score=top[0].score, band=band, top_k=top,
                               model_version=self.version, width=width, height=height,

@@ -11,8 +11,8 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
-from classifier.bands import UNSUPPORTED_LABEL, ConfidenceBand
-from classifier.openset import REASONS
+from classifier.bands import ConfidenceBand
+from classifier.openset import REASONS, untyped_label
 from idclass.storage import DocumentStorage
 
 if TYPE_CHECKING:  # the record needs the classifier's types, not torch, to be imported
@@ -60,14 +60,14 @@ class Prediction(models.Model):
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     document_type = models.CharField("predicted type", max_length=100, db_index=True, blank=True,
-                                     help_text=f"Empty when the answer is \"{UNSUPPORTED_LABEL}\".")
+                                     help_text="Empty when the answer names no type.")
     score = models.FloatField()
     band = models.CharField(max_length=12, choices=Band.choices)
     top_k = models.JSONField(help_text="The best types, best first: document_type, label, score.")
     model_version = models.CharField(max_length=100)
     localisation = models.JSONField(null=True, blank=True,
                                     help_text="Where the document was found: found, confidence, quad (corners in pixels).")
-    reason = models.CharField("why not supported", max_length=20, choices=list(REASONS.items()), blank=True,
+    reason = models.CharField("why no type", max_length=20, choices=list(REASONS.items()), blank=True,
                               help_text="Empty when the answer names a type.")
     quality = models.JSONField("capture problems", default=list, blank=True,
                                help_text="What was wrong with the photo, most important first: code, value, message.")
@@ -107,7 +107,7 @@ class Prediction(models.Model):
     @property
     def label(self) -> str:
         """The predicted type in plain words, or that there is none."""
-        return UNSUPPORTED_LABEL if self.unsupported else self.top_k[0]["label"]
+        return untyped_label(self.reason or None) if self.unsupported else self.top_k[0]["label"]
 
     @property
     def alternatives(self) -> list[dict]:
@@ -134,7 +134,7 @@ class Prediction(models.Model):
 
     @property
     def reason_message(self) -> str:
-        """Why the answer is not a supported document, in plain words; empty with a type."""
+        """Why the answer names no type, in plain words; empty with a type."""
         return REASONS.get(self.reason, "")
 
     @property

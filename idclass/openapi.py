@@ -83,14 +83,16 @@ def prediction_schema() -> dict:
         "id": {"type": "string", "format": "uuid", "description": "The Reference on the result page."},
         "document_type": {"type": ["string", "null"],
                           "description": "The type's code, e.g. lva_passport; null when band is unsupported."},
-        "label": {"type": "string", "description": "The type in plain words, or \"Not a supported document\"."},
+        "label": {"type": "string", "description": "The type in plain words; with no type, \"Not a supported "
+                                                   "document\" or \"Too blurred to tell\"."},
         "score": {"type": "number", "minimum": 0, "maximum": 1},
         "band": {"type": "string", "enum": list(Prediction.Band.values)},
         "colour": {"type": "string", "enum": [band.colour for band in ConfidenceBand]},
         "reason": {"type": ["string", "null"], "enum": [*REASONS, None],
-                   "description": "Why the answer is not a supported document: no_document (none was found in "
-                                  "the photo) or unsupported_type (a document of a type the model does not know); "
-                                  "null when it names a type, and for answers of models that did not say."},
+                   "description": "Why the answer names no type: no_document (none was found in the photo), "
+                                  "unsupported_type (a document of a type the model does not know) or too_blurred "
+                                  "(too blurred to tell: take a sharper photo); null when it names a type, and for "
+                                  "answers of models that did not say."},
         "reason_message": {"type": ["string", "null"], "description": "The reason in plain words."},
         "quality": {"type": "array", "items": quality_issue,
                     "description": "What is wrong with the photo, most important first; empty for a good photo. "

@@ -10,9 +10,10 @@ from PIL import Image
 
 from benchmarks.reference_files import SCANS
 from classifier import artifact, quality
-from classifier.bands import ConfidenceBand
+from classifier.bands import Calibration, ConfidenceBand
 from classifier.designs import (DESIGNS_FILE, MAX_MISSED, MAX_MISSED_OF_A_TYPE, MIN_CHECKED, MIN_POINTS, SIDE,
-                                DesignReferences, DesignRule, design_of, matched_points, plausible, readable)
+                                DesignReferences, DesignRule, blurred_only, design_of, matched_points, plausible,
+                                readable)
 from classifier.errors import ModelUnreadable
 from classifier.images import image_files, load_image
 from classifier.localise import Localisation
@@ -80,6 +81,8 @@ def test_types_turn_away_where_their_readable_validation_photos_carried_their_de
     found, missed = Localisation(np.float32([[0, 0], [90, 0], [90, 60], [0, 60]]), 0.9), Localisation(None, 0.1)
     glare, blurred = (QualityIssue(code, 0.0, quality.MESSAGES[code]) for code in ("glare", "blurred"))
     assert readable(found, [glare]) and not readable(found, [glare, blurred])
+    assert blurred_only(found, [glare, blurred]) and not blurred_only(found, [glare])
+    assert not blurred_only(None, [blurred])  # nothing cut out: no design to hide
     assert not readable(missed, []) and not readable(None, [])  # no outline: no document to compare
 
 
@@ -140,9 +143,14 @@ def test_a_readable_photo_without_the_design_of_a_type_that_turns_away_is_not_su
     assert turned_away.top_k[0].document_type == answer.document_type  # the closest known type, as ever
 
     blurred = [QualityIssue("blurred", 0.0, quality.MESSAGES["blurred"])]
-    with monkeypatch.context() as m:  # a photo too soft to show its design: no reason to doubt the type
+    with monkeypatch.context() as m:  # a photo too soft to show its design: sure enough, no reason to doubt the type
         m.setattr(quality, "assess", lambda measures: blurred)
+        m.setattr(session_predictor, "calibration", Calibration(answer.score, 0.0, 10))  # high
         assert session_predictor.predict(path).document_type == answer.document_type
+        m.setattr(session_predictor, "calibration", Calibration(1.0, 0.0, 10))  # the same score low: cannot tell
+        soft = session_predictor.predict(path)
+        assert (soft.document_type, soft.band, soft.reason, soft.label) == (
+            None, ConfidenceBand.UNSUPPORTED, "too_blurred", "Too blurred to tell")
     monkeypatch.setattr(session_predictor, "design_rule", DesignRule(MIN_POINTS))  # the type was not measured to
     kept = session_predictor.predict(path)
     assert (kept.document_type, kept.reason) == (answer.document_type, None)

@@ -107,6 +107,8 @@ def test_a_not_supported_result_says_why(client, media_root, reason):
     remember(client, prediction)
     html = client.get(f"/p/{prediction.id}/").content.decode()
     assert REASONS[reason] in html and all(REASONS[other] not in html for other in REASONS if other != reason)
+    heading = "Too blurred to tell" if reason == "too_blurred" else "Not a supported document"
+    assert f'<h1 class="document-type">{heading}</h1>' in html
 
 
 def test_a_result_is_only_for_the_session_that_uploaded_it(client, served_model, demo_image):
