@@ -42,7 +42,11 @@ MIN_CORNER_DEGREES = 45  # ... with no corner sharper than this (nor blunter tha
 # matched points for "this design": real documents of unknown types matched at most 6 of another type's, 15 cost the
 # demo model 6-8 more points of its captured photos' high band than 10 (docs/measurements.md)
 MIN_POINTS = 10
-REFERENCES_PER_TYPE = 4  # training documents kept a type
+REFERENCES_PER_TYPE = 4  # training documents kept a type, ...
+# ... those of this many (drawn at random) that most of the others match: drawn at random instead, a soft, glared or
+# half-hidden one matched little, and the demo model's readable validation photos missed their type's design 56 times
+# in 222, against 35 (docs/measurements.md)
+CANDIDATES_PER_TYPE = 16
 # capture-quality issues (``quality.CODES``) under which part of a document's design is lost, whatever it is
 UNREADABLE = ("partly_out_of_frame", "too_small", "blurred")
 # Types turn away readable photos without their design, from the one whose readable validation photos (simulated
@@ -71,6 +75,13 @@ def _unreadable_because(found: Localisation | None, issues: Iterable[QualityIssu
     if found is None or not found.found:
         return None
     return {issue.code for issue in issues} & set(UNREADABLE)
+
+
+def most_typical(designs: list[Design], keep: int, min_points: int) -> list[Design]:
+    """The ``keep`` of ``designs`` that most of the others match (at ``min_points``), in that order."""
+    matched = [sum(matched_points(other, design) >= min_points for other in designs if other is not design)
+               for design in designs]
+    return [designs[i] for i in np.argsort(-np.array(matched), kind="stable")[:keep]]
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,14 @@ import shutil
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from benchmarks.reference_files import SCANS
 from classifier import artifact, quality
 from classifier.bands import Calibration, ConfidenceBand
 from classifier.designs import (DESIGNS_FILE, MAX_MISSED, MAX_MISSED_OF_A_TYPE, MIN_CHECKED, MIN_POINTS, SIDE,
-                                DesignReferences, DesignRule, blurred_only, design_of, matched_points, plausible,
-                                readable)
+                                DesignReferences, DesignRule, blurred_only, design_of, matched_points, most_typical,
+                                plausible, readable)
 from classifier.errors import ModelUnreadable
 from classifier.images import image_files, load_image
 from classifier.localise import Localisation
@@ -46,6 +46,14 @@ def test_a_document_matches_its_own_design_photographed_best(demo_train_dir):
         own = matched_points(query, references[code])
         others = {other: matched_points(query, ref) for other, ref in references.items() if other != code}
         assert own >= MIN_POINTS and own > 2 * max(others.values()), (code, own, others)
+
+
+def test_the_references_kept_are_the_documents_most_others_match(demo_train_dir):
+    img = next(iter(first_of_each_type(demo_train_dir).values()))
+    sharp, photo = design_of(img), design_of(photographed(img))
+    smeared = design_of(img.filter(ImageFilter.GaussianBlur(40)))  # too soft to match anything
+    kept = most_typical([smeared, sharp, photo], 2, MIN_POINTS)
+    assert len(kept) == 2 and kept[0] is sharp and kept[1] is photo
 
 
 @pytest.mark.skipif(not SCANS.is_dir(), reason=f"no real scans at {SCANS} (IDCLASS_TEST_SCANS)")

@@ -30,8 +30,8 @@ from classifier import artifact, quality, weights
 from classifier.artifact import BackboneSpec, file_sha256
 from classifier.backbone import load_backbone
 from classifier.bands import Calibration
-from classifier.designs import (CHECKED_PER_TYPE, DESIGNS_FILE, MIN_POINTS, REFERENCES_PER_TYPE, DesignReferences,
-                                DesignRule, design_of, readable)
+from classifier.designs import (CANDIDATES_PER_TYPE, CHECKED_PER_TYPE, DESIGNS_FILE, MIN_POINTS, REFERENCES_PER_TYPE,
+                                DesignReferences, DesignRule, design_of, most_typical, readable)
 from classifier.device import describe, resolve_device
 from classifier.head import MLPHead
 from classifier.export import export_graphs
@@ -194,16 +194,17 @@ def keep_designs(model_dir: Path, data: Dataset, split: Split, seed: int, augmen
 
 def design_references(data: Dataset, split: Split, seed: int, prep: Preprocessing,
                       localiser: Localiser | None) -> DesignReferences:
-    """The keypoints of up to ``REFERENCES_PER_TYPE`` training images' documents of each type (none held
-    out for validation), cut out as serving cuts them (``classifier.designs``)."""
+    """The keypoints of ``REFERENCES_PER_TYPE`` training images' documents of each type (none held out for
+    validation), cut out as serving cuts them: of ``CANDIDATES_PER_TYPE`` drawn, the most typical
+    (``designs.most_typical``)."""
     rng = np.random.default_rng(seed)
     by_type = {}
     held = set(split.held)
     for code in data.classes:
         images = [img for i, img in enumerate(data.images) if img.label == code and i not in held]
-        kept = [images[i] for i in rng.permutation(len(images))[:REFERENCES_PER_TYPE]]
-        views = (document_view(load_image(img.path, min_size=DECODE_SIZE), localiser, prep)[0] for img in kept)
-        by_type[code] = [design_of(view) for view in views]
+        drawn = [images[i] for i in rng.permutation(len(images))[:CANDIDATES_PER_TYPE]]
+        views = (document_view(load_image(img.path, min_size=DECODE_SIZE), localiser, prep)[0] for img in drawn)
+        by_type[code] = most_typical([design_of(view) for view in views], REFERENCES_PER_TYPE, MIN_POINTS)
     return DesignReferences(by_type)
 
 
