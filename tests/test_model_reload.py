@@ -197,7 +197,8 @@ def test_the_folder_is_looked_at_at_most_once_per_interval(settings, models, mon
 
 # The acceptance test: a second model trained while a real server runs.
 
-MAX_REQUESTS, MAX_SECONDS = 200, 60  # the client loop's bounds
+# the client loop's bounds: it must outlast the training (a minute or more on a loaded 2-core CI machine)
+MAX_REQUESTS, MAX_SECONDS = 300, 180
 SETTLED = 6  # the last answers that must all come from the new model
 
 
