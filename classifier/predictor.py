@@ -198,7 +198,7 @@ class Predictor:
         return high, reason
 
     def _classification(self, probs: np.ndarray, img, found: Localisation | None, novelty: float | None,
-                        issues: list[QualityIssue], design: tuple[bool, bool], timings) -> Classification:
+                        issues: list[QualityIssue], design: tuple[bool, str | None], timings) -> Classification:
         classes, names = self.model.classes, self.model.display_names
         order = np.argsort(-probs, kind="stable")[: self.top_k]
         top = [Alternative(classes[i], names[classes[i]], float(probs[i])) for i in order]
