@@ -9,10 +9,11 @@ and counts those that one perspective mapping carries onto a reference of the an
 that mapping also puts the reference's outline plausibly into the cut-out (``matched_points``).
 An answer is in the high band only where at least ``MIN_POINTS`` match: a document of another design
 is at most medium. Where training measured that a type's readable photos carry its design
-(``DesignRule``), a readable photo answered with that type that does not is a document of another
-type: not a supported one; a photo of it where blur alone hides the design, answered in the low band,
-is too blurred to tell (unknown documents photographed soft are nearly all in the low band, known
-ones mostly not: docs/measurements.md). Plain numpy and OpenCV (ORB keypoints, USAC), no torch.
+(``DesignRule``), and for every type below the high band, a readable photo answered with the type that
+does not carry it is a document of another type: not a supported one; one where blur alone hides the
+design, answered below the high band, is too blurred to tell (unknown documents photographed soft are
+nearly all below it, known ones mostly not: docs/measurements.md). Plain numpy and OpenCV (ORB keypoints,
+USAC), no torch.
 """
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ if TYPE_CHECKING:
 
 DESIGNS_FILE = "designs.npz"  # in a model's folder; its sha256 in metadata.json's "designs"
 SIDE = 224  # documents are compared squashed to this square, as the head sees them
-KEYPOINTS = 300  # ORB keypoints a document: 500 cost 0.9 ms more and won 1-2 points of the known high band
+# ORB keypoints a document: 500 cost 0.9 ms more and left fewer demo photos without their design, but a photographed
+# real passport then matched 12 points of another type's (docs/measurements.md)
+KEYPOINTS = 300
 FAST_THRESHOLD = 5  # low: a soft phone photo of a document still has corners to describe
 RATIO = 0.8  # a match counts where its best reference keypoint is this much nearer than the second best
 REPROJECTION_PX = 5.0  # how far a matched point may lie from where the mapping puts it
@@ -42,7 +45,7 @@ MIN_CORNER_DEGREES = 45  # ... with no corner sharper than this (nor blunter tha
 # matched points for "this design": real documents of unknown types matched at most 6 of another type's, 15 cost the
 # demo model 6-8 more points of its captured photos' high band than 10 (docs/measurements.md)
 MIN_POINTS = 10
-REFERENCES_PER_TYPE = 4  # training documents kept a type, ...
+REFERENCES_PER_TYPE = 8  # training documents kept a type (4: 35 of those 222 missed, against 28), ...
 # ... those of this many (drawn at random) that most of the others match: drawn at random instead, a soft, glared or
 # half-hidden one matched little, and the demo model's readable validation photos missed their type's design 56 times
 # in 222, against 35 (docs/measurements.md)
@@ -92,6 +95,10 @@ class DesignRule:
 
     min_points: int
     turns_away: frozenset[str] = frozenset()
+    # below the high band every type turns away a photo without its design: the demo model's known photos answered
+    # medium or low carried it, the real documents of types it does not know that it answered so nearly none
+    # (docs/measurements.md)
+    unsure_needs_design: bool = True
 
     @classmethod
     def fit(cls, checked: dict[str, tuple[int, int]], min_points: int) -> "DesignRule":
@@ -110,10 +117,16 @@ class DesignRule:
             turns_away.append(code)
         return cls(min_points, frozenset(turns_away))
 
+    def turns_away_answer(self, document_type: str, high: bool) -> bool:
+        """Whether a readable photo answered with ``document_type`` (in the high band or not) whose document
+        lacks the type's design names no type."""
+        return document_type in self.turns_away or (not high and self.unsure_needs_design)
+
     @classmethod
     def from_dict(cls, d: dict) -> "DesignRule":
-        """Models trained before ``turns_away`` turn nothing away on their design."""
-        return cls(int(d["min_points"]), frozenset(d.get("turns_away", ())))
+        """Models trained before ``turns_away`` turn nothing away on their design; those kept before
+        ``unsure_needs_design`` turned away by type alone."""
+        return cls(int(d["min_points"]), frozenset(d.get("turns_away", ())), bool(d.get("unsure_needs_design", False)))
 
 
 @dataclass(frozen=True)
@@ -130,10 +143,10 @@ def design_of(view: Image.Image) -> Design:
     rgb = np.asarray(view.convert("RGB").resize((SIDE, SIDE), Image.Resampling.BILINEAR))
     grey = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
     orb = cv2.ORB_create(nfeatures=KEYPOINTS, fastThreshold=FAST_THRESHOLD, edgeThreshold=15, patchSize=15)
-    keypoints, descriptors = orb.detectAndCompute(grey, None)
+    detected, descriptors = orb.detectAndCompute(grey, None)
     if descriptors is None:
         return Design(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
-    return Design(np.float32([k.pt for k in keypoints]).reshape(-1, 2), descriptors)
+    return Design(np.float32([k.pt for k in detected]).reshape(-1, 2), descriptors)
 
 
 def matched_points(query: Design, reference: Design) -> int:

@@ -178,21 +178,21 @@ class Predictor:
     def _design_check(self, view: Image.Image, probs: np.ndarray, found: Localisation | None,
                       issues: list[QualityIssue]) -> tuple[bool, str | None]:
         """(high withheld, reason): whether the document lacks the top type's printed design
-        (``classifier.designs``) where that changes the answer: a score of the high band is medium; for a
-        type that turns away documents without its design, a readable photo is not a supported document
-        (``unsupported_type``), and one in the low band where blur alone hides the design is too blurred to
-        tell (``too_blurred``). Checked only there, and never for a model without references."""
+        (``classifier.designs``) where that changes the answer: a score of the high band is medium; a readable
+        photo is not a supported document (``unsupported_type``) below the high band, where neither the head
+        nor the design speaks for the type, and for a type that turns away documents without its design; one
+        below the high band where blur alone hides the design is too blurred to tell (``too_blurred``).
+        Checked only there, and never for a model without references."""
         if self.designs is None:
             return False, None
         top = self.model.classes[int(np.argmax(probs))]
-        band = self.calibration.band(float(probs.max()))
+        high = self.calibration.band(float(probs.max())) is ConfidenceBand.HIGH
         reason = None
-        if top in self.design_rule.turns_away:
+        if self.design_rule.turns_away_answer(top, high):
             if readable(found, issues):
                 reason = "unsupported_type"
-            elif band is ConfidenceBand.LOW and blurred_only(found, issues):
+            elif not high and blurred_only(found, issues):
                 reason = "too_blurred"
-        high = band is ConfidenceBand.HIGH
         if not (high or reason) or self.designs.carries(view, top, self.design_rule.min_points):
             return False, None
         return high, reason

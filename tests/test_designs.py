@@ -11,9 +11,9 @@ from PIL import Image, ImageFilter
 from benchmarks.reference_files import SCANS
 from classifier import artifact, quality
 from classifier.bands import Calibration, ConfidenceBand
-from classifier.designs import (DESIGNS_FILE, MAX_MISSED, MAX_MISSED_OF_A_TYPE, MIN_CHECKED, MIN_POINTS, SIDE,
-                                DesignReferences, DesignRule, blurred_only, design_of, matched_points, most_typical,
-                                plausible, readable)
+from classifier.designs import (DESIGNS_FILE, MAX_MISSED, MAX_MISSED_OF_A_TYPE,
+                                MIN_CHECKED, MIN_POINTS, SIDE, DesignReferences, DesignRule, blurred_only, design_of,
+                                matched_points, most_typical, plausible, readable)
 from classifier.errors import ModelUnreadable
 from classifier.images import image_files, load_image
 from classifier.localise import Localisation
@@ -85,7 +85,8 @@ def test_types_turn_away_where_their_readable_validation_photos_carried_their_de
     budget = math.floor(MAX_MISSED * 4 * n)
     checked = {"a": (n, 0), "b": (n, 1), "c": (n, budget - 1), "d": (n, budget - 1)}
     assert DesignRule.fit(checked, MIN_POINTS).turns_away == {"a", "b", "c"}  # c first (a tie), d then overspends
-    assert DesignRule.from_dict({"min_points": 12, "sha256": "x"}) == DesignRule(12)  # trained before: none
+    # trained before: no type turns away, nor does any answer below the high band
+    assert DesignRule.from_dict({"min_points": 12, "sha256": "x"}) == DesignRule(12, unsure_needs_design=False)
     found, missed = Localisation(np.float32([[0, 0], [90, 0], [90, 60], [0, 60]]), 0.9), Localisation(None, 0.1)
     glare, blurred = (QualityIssue(code, 0.0, quality.MESSAGES[code]) for code in ("glare", "blurred"))
     assert readable(found, [glare]) and not readable(found, [glare, blurred])
@@ -109,8 +110,13 @@ def test_a_trained_model_keeps_its_references_with_their_checksum(trained_model_
     (damaged / DESIGNS_FILE).write_bytes(b"not the references")
     with pytest.raises(ModelUnreadable, match="designs.npz"):
         artifact.designs_file(damaged, artifact.read_model(damaged))
-    (damaged / "metadata.json").write_text(json.dumps(
-        {k: v for k, v in json.loads((damaged / "metadata.json").read_text()).items() if k != "designs"}))
+    metadata = json.loads((damaged / "metadata.json").read_text())
+    assert model.design_rule.unsure_needs_design and metadata["designs"]["unsure_needs_design"]
+    del metadata["designs"]["unsure_needs_design"]  # a model kept before it: turns away by type alone
+    (damaged / "metadata.json").write_text(json.dumps(metadata))
+    assert not artifact.read_model(damaged).design_rule.unsure_needs_design
+    del metadata["designs"]
+    (damaged / "metadata.json").write_text(json.dumps(metadata))
     assert artifact.read_model(damaged).designs is None  # a model trained before them
 
 
@@ -159,6 +165,16 @@ def test_a_readable_photo_without_the_design_of_a_type_that_turns_away_is_not_su
         soft = session_predictor.predict(path)
         assert (soft.document_type, soft.band, soft.reason, soft.label) == (
             None, ConfidenceBand.UNSUPPORTED, "too_blurred", "Too blurred to tell")
-    monkeypatch.setattr(session_predictor, "design_rule", DesignRule(MIN_POINTS))  # the type was not measured to
-    kept = session_predictor.predict(path)
-    assert (kept.document_type, kept.reason) == (answer.document_type, None)
+    # a type not measured to turn away: sure enough, the type stands; below the high band neither the head nor the
+    # design speaks for it, but a model kept before every type turned such photos away keeps it
+    high, medium, low = (Calibration(answer.score, 0.0, 10), Calibration(1.01, 1.01 - answer.score / 2, 10),
+                         Calibration(1.01, 0.0, 10))
+    for calibration, expected in ((high, (answer.document_type, None)), (medium, (None, "unsupported_type")),
+                                  (low, (None, "unsupported_type"))):
+        monkeypatch.setattr(session_predictor, "calibration", calibration)
+        monkeypatch.setattr(session_predictor, "design_rule", DesignRule(MIN_POINTS))
+        answered = session_predictor.predict(path)
+        assert (answered.document_type, answered.reason) == expected
+        monkeypatch.setattr(session_predictor, "design_rule", DesignRule(MIN_POINTS, unsure_needs_design=False))
+        kept = session_predictor.predict(path)
+        assert (kept.document_type, kept.reason) == (answer.document_type, None)

@@ -189,7 +189,8 @@ def keep_designs(model_dir: Path, data: Dataset, split: Split, seed: int, augmen
     log(f"printed designs: {len(rule.turns_away)} of {len(data.classes)} types turn away readable photos "
         f"without theirs ({', '.join(sorted(rule.turns_away)) or 'none'})")
     return {"sha256": f"sha256:{file_sha256(model_dir / DESIGNS_FILE)}", "min_points": rule.min_points,
-            "per_type": REFERENCES_PER_TYPE, "turns_away": sorted(rule.turns_away), "checked": checked}
+            "per_type": REFERENCES_PER_TYPE, "turns_away": sorted(rule.turns_away),
+            "unsure_needs_design": rule.unsure_needs_design, "checked": checked}
 
 
 def design_references(data: Dataset, split: Split, seed: int, prep: Preprocessing,
