@@ -118,8 +118,8 @@ class DesignRule:
         return cls(min_points, frozenset(turns_away))
 
     def turns_away_answer(self, document_type: str, high: bool) -> bool:
-        """Whether a readable photo answered with ``document_type`` (in the high band or not) whose document
-        lacks the type's design names no type."""
+        """Whether a photo answered with ``document_type`` (in the high band or not) whose document lacks the
+        type's design names no type: where it is readable, or (below the high band) where blur alone hides it."""
         return document_type in self.turns_away or (not high and self.unsure_needs_design)
 
     @classmethod
