@@ -11,6 +11,7 @@ away, and with which reason?
 The real scans are for measuring only: nothing that ships is trained on them.
 
     .venv/bin/python -m benchmarks.open_set_real [--splits 3] [--captures 6] [--model models/current]
+        [--split-models models/splits]
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.reference_files import PHOTOS, SCANS, WEIGHTS
+from classifier import artifact
 from classifier.bands import ConfidenceBand
 from classifier.images import image_files, load_image
 from classifier.predictor import Predictor
@@ -66,23 +68,26 @@ def print_row(row: dict) -> None:
           f"{extra}; reasons: {reasons}")
 
 
-def leave_out(data, split: int, n_unknown: int, per_image: int, photos, weights: Path, cache: Path,
+def leave_out(data, split: int, n_unknown: int, per_image: int, photos, weights: Path, models: Path,
               work: Path) -> list:
-    """``data``: the real scans (``dataset.scan``)."""
+    """``data``: the real scans (``dataset.scan``). The split's model is ``models``/model{split}, trained
+    there unless it is there already (training is not repeatable bit for bit: to compare answers, keep it)."""
     from classifier.training.train import TrainConfig, train_classifier
 
     types = sorted({img.label for img in data.images})
     unknown = set(np.random.default_rng(split).choice(types, n_unknown, replace=False).tolist())
-    train_dir = work / f"split{split}"
-    train_dir.mkdir()
-    labels = json.loads((SCANS / "labels.json").read_text())
-    for t in types:
-        if t not in unknown:
-            (train_dir / t).symlink_to(SCANS / t)
-    (train_dir / "labels.json").write_text(json.dumps({t: labels[t] for t in types if t not in unknown}))
-    config = TrainConfig(backbone="small", weights=str(weights), cache_dir=cache)  # train_classifier --backbone small
-    train_classifier([train_dir], config, out_dir=work / f"model{split}", log=lambda _: None)
-    predictor = Predictor(work / f"model{split}", weights=weights)
+    model_dir = models / f"model{split}"
+    if not (model_dir / artifact.HEAD.metadata).is_file():
+        train_dir = work / f"split{split}"
+        train_dir.mkdir()
+        labels = json.loads((SCANS / "labels.json").read_text())
+        for t in types:
+            if t not in unknown:
+                (train_dir / t).symlink_to(SCANS / t)
+        (train_dir / "labels.json").write_text(json.dumps({t: labels[t] for t in types if t not in unknown}))
+        config = TrainConfig(backbone="small", weights=str(weights), cache_dir=work / "features")  # --backbone small
+        train_classifier([train_dir], config, out_dir=model_dir, log=lambda _: None)
+    predictor = Predictor(model_dir, weights=weights)
     known = [(img.label, img.path) for img in data.images if img.label not in unknown]
     left = [(img.label, img.path) for img in data.images if img.label in unknown]
     print(f"split {split}: unknown {', '.join(sorted(unknown))}")
@@ -109,6 +114,8 @@ def main(argv=None):
     parser.add_argument("--unknown-types", type=int, default=4)
     parser.add_argument("--captures", type=int, default=6, help="simulated captures per scan")
     parser.add_argument("--model", type=Path, help="a model of other types, to answer every real scan")
+    parser.add_argument("--split-models", type=Path,
+                        help="keep the leave-out models here (model0, model1, ...), or answer with those already here")
     parser.add_argument("--out", type=Path, help="write the rows as JSON here")
     args = parser.parse_args(argv)
     if not SCANS.is_dir():
@@ -129,7 +136,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         report["leave_out"] = [leave_out(data, split, args.unknown_types, args.captures, photos, WEIGHTS,
-                                         work / "features", work) for split in range(args.splits)]
+                                         args.split_models or work, work) for split in range(args.splits)]
     if args.out:
         args.out.write_text(json.dumps(report, indent=2))
 
