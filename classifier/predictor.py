@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 from PIL import Image
@@ -50,6 +50,14 @@ class Classification:
     reason: str | None = None  # why no type is named (a key of ``openset.REASONS``); None with a type
     quality: list[QualityIssue] = field(default_factory=list)  # what is wrong with the photo, most important first
     timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class HeadVerdict(NamedTuple):
+    """What the open set makes of an image before its printed design is looked at."""
+
+    no_outline: bool  # no outline, taken for no document (a model of the earlier kind)
+    novelty: float | None  # the answer's novelty
+    reason: str | None  # why the open set names no type; None where it names one
 
 
 @dataclass(frozen=True)
@@ -166,14 +174,28 @@ class Predictor:
         probs = softmax(logits / self.model.temperature).reshape(n, turns, -1).mean(axis=1)
         novelty = novelty.reshape(n, turns).mean(axis=1).tolist() if self.open_set else [None] * n
         t4 = time.perf_counter()
-        designs = [self._design_check(view, p, found, iss) for (view, found), p, iss in zip(views, probs, issues)]
+        verdicts = [self._head_verdict(found, nov) for (_, found), nov in zip(views, novelty)]
+        designs = [(False, None) if verdict.reason else self._design_check(view, p, found, iss)
+                   for (view, found), p, iss, verdict in zip(views, probs, issues, verdicts)]
         t5 = time.perf_counter()
         per_image = {"decode_ms": decode_s * 1000 / n, "localise_ms": (t1 - t_decoded) * 1000 / n,
                      "quality_ms": (t2 - t1) * 1000 / n, "features_ms": (t3 - t2) * 1000 / n,
                      "head_ms": (t4 - t3) * 1000 / n, "design_ms": (t5 - t4) * 1000 / n,
                      "total_ms": (decode_s + t5 - t_decoded) * 1000 / n}
-        return [self._classification(p, img, found, nov, found_issues, design, per_image) for p, img, (_, found),
-                nov, found_issues, design in zip(probs, decoded, views, novelty, issues, designs)]
+        return [self._classification(p, img, found, head, found_issues, design, per_image) for p, img, (_, found),
+                head, found_issues, design in zip(probs, decoded, views, verdicts, issues, designs)]
+
+    def _head_verdict(self, found: Localisation | None, novelty: float | None) -> HeadVerdict:
+        """Looked at first: where the open set already names no type, the printed design is not looked at."""
+        no_outline = (found is not None and not found.found
+                      and (self.open_set is None or self.open_set.no_outline_rejected))
+        if no_outline and novelty is not None:
+            # A model of the earlier kind, whose head only ever saw cut-out documents, and no outline:
+            # perhaps no document at all. An open set takes the photo for as novel as can be.
+            novelty = NO_OUTLINE_NOVELTY
+        no_document = no_outline or (found is not None and found.no_document)
+        reason = self.open_set.turns_away(novelty, no_document) if self.open_set else None
+        return HeadVerdict(no_outline, novelty, reason)
 
     def _design_check(self, view: Image.Image, probs: np.ndarray, found: Localisation | None,
                       issues: list[QualityIssue]) -> tuple[bool, str | None]:
@@ -182,7 +204,7 @@ class Predictor:
         photo is not a supported document (``unsupported_type``) below the high band, where neither the head
         nor the design speaks for the type, and for a type that turns away documents without its design; one
         below the high band where blur alone hides the design is too blurred to tell (``too_blurred``).
-        Checked only there, and never for a model without references."""
+        Checked only there, and never for a model without references (nor where the open set names no type)."""
         if self.designs is None:
             return False, None
         top = self.model.classes[int(np.argmax(probs))]
@@ -197,8 +219,9 @@ class Predictor:
             return False, None
         return high, reason
 
-    def _classification(self, probs: np.ndarray, img, found: Localisation | None, novelty: float | None,
-                        issues: list[QualityIssue], design: tuple[bool, str | None], timings) -> Classification:
+    def _classification(self, probs: np.ndarray, img, found: Localisation | None,
+                        head: HeadVerdict, issues: list[QualityIssue],
+                        design: tuple[bool, str | None], timings) -> Classification:
         classes, names = self.model.classes, self.model.display_names
         order = np.argsort(-probs, kind="stable")[: self.top_k]
         top = [Alternative(classes[i], names[classes[i]], float(probs[i])) for i in order]
@@ -206,18 +229,10 @@ class Predictor:
         high_withheld, design_reason = design
         # a document like the type, not of its printed design: not sure enough for high
         band = ConfidenceBand.MEDIUM if high_withheld else self.calibration.band(top[0].score)
-        no_outline = (found is not None and not found.found
-                      and (self.open_set is None or self.open_set.no_outline_rejected))
-        if no_outline:
-            # A model of the earlier kind, whose head only ever saw cut-out documents, and no outline:
-            # perhaps no document at all. Its head still answers, often with a high score: the band
-            # says low, and an open set takes the photo for as novel as can be, with no document in view.
+        no_outline, novelty, reason = head
+        if no_outline:  # perhaps no document at all: the head still answers, often with a high score
             band = ConfidenceBand.LOW
-            if novelty is not None:
-                novelty = NO_OUTLINE_NOVELTY
         document_type, label = top[0].document_type, top[0].label
-        no_document = no_outline or (found is not None and found.no_document)
-        reason = self.open_set.turns_away(novelty, no_document) if self.open_set else None
         reason = reason or design_reason  # not of the design its type's photos carried
         if reason:
             band, document_type, label = ConfidenceBand.UNSUPPORTED, None, untyped_label(reason)
