@@ -217,6 +217,8 @@ class Predictor:
                 reason = "too_blurred"
         if not (high or reason) or self.designs.carries(view, top, self.design_rule.min_points):
             return False, None
+        if blurred_only(found, issues) and self.designs.carries(view, top, self.design_rule.min_points, blurred=True):
+            return False, None
         return high, reason
 
     def _classification(self, probs: np.ndarray, img, found: Localisation | None,

@@ -30,8 +30,8 @@ from classifier import artifact, quality, weights
 from classifier.artifact import BackboneSpec, file_sha256
 from classifier.backbone import load_backbone
 from classifier.bands import Calibration
-from classifier.designs import (CANDIDATES_PER_TYPE, CHECKED_PER_TYPE, DESIGNS_FILE, MIN_POINTS, REFERENCES_PER_TYPE,
-                                DesignReferences, DesignRule, design_of, most_typical, readable)
+from classifier.designs import (BLURRED_SIDE, CANDIDATES_PER_TYPE, CHECKED_PER_TYPE, DESIGNS_FILE, MIN_POINTS,
+                                REFERENCES_PER_TYPE, DesignReferences, DesignRule, design_of, most_typical, readable)
 from classifier.device import describe, resolve_device
 from classifier.head import MLPHead
 from classifier.export import export_graphs
@@ -188,25 +188,27 @@ def keep_designs(model_dir: Path, data: Dataset, split: Split, seed: int, augmen
     rule = DesignRule.fit(checked, MIN_POINTS)
     log(f"printed designs: {len(rule.turns_away)} of {len(data.classes)} types turn away readable photos "
         f"without theirs ({', '.join(sorted(rule.turns_away)) or 'none'})")
-    return {"sha256": f"sha256:{file_sha256(model_dir / DESIGNS_FILE)}", "min_points": rule.min_points,
-            "per_type": REFERENCES_PER_TYPE, "turns_away": sorted(rule.turns_away),
-            "unsure_needs_design": rule.unsure_needs_design, "checked": checked}
+    return {"sha256": f"sha256:{file_sha256(model_dir / DESIGNS_FILE)}", **rule.to_dict(),
+            "per_type": REFERENCES_PER_TYPE, "checked": checked}
 
 
 def design_references(data: Dataset, split: Split, seed: int, prep: Preprocessing,
                       localiser: Localiser | None) -> DesignReferences:
     """The keypoints of ``REFERENCES_PER_TYPE`` training images' documents of each type (none held out for
     validation), cut out as serving cuts them: of ``CANDIDATES_PER_TYPE`` drawn, the most typical
-    (``designs.most_typical``)."""
+    (``designs.most_typical``); and the same documents at ``BLURRED_SIDE``."""
     rng = np.random.default_rng(seed)
-    by_type = {}
+    by_type, blurred = {}, {}
     held = set(split.held)
     for code in data.classes:
         images = [img for i, img in enumerate(data.images) if img.label == code and i not in held]
         drawn = [images[i] for i in rng.permutation(len(images))[:CANDIDATES_PER_TYPE]]
-        views = (document_view(load_image(img.path, min_size=DECODE_SIZE), localiser, prep)[0] for img in drawn)
-        by_type[code] = most_typical([design_of(view) for view in views], REFERENCES_PER_TYPE, MIN_POINTS)
-    return DesignReferences(by_type)
+        views = [document_view(load_image(img.path, min_size=DECODE_SIZE), localiser, prep)[0] for img in drawn]
+        designs = [design_of(view) for view in views]
+        kept = most_typical(designs, REFERENCES_PER_TYPE, MIN_POINTS)
+        by_type[code] = [designs[i] for i in kept]
+        blurred[code] = [design_of(views[i], BLURRED_SIDE) for i in kept]
+    return DesignReferences(by_type, blurred)
 
 
 def check_designs(data: Dataset, split: Split, references: DesignReferences, min_points: int,
