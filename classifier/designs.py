@@ -13,8 +13,7 @@ is at most medium. Where training measured that a type's readable photos carry i
 does not carry it is a document of another type: not a supported one; one where blur alone hides the
 design, answered below the high band and without it looked at again smaller (``BLURRED_SIDE``), is too
 blurred to tell (unknown documents photographed soft are nearly all below it, known ones mostly not:
-docs/measurements.md). Plain numpy and OpenCV (ORB keypoints,
-USAC), no torch.
+docs/measurements.md). Plain numpy and OpenCV (ORB keypoints, USAC), no torch.
 """
 from __future__ import annotations
 
@@ -49,7 +48,7 @@ MIN_CORNER_DEGREES = 45  # ... with no corner sharper than this (nor blunter tha
 MIN_POINTS = 10
 # A blurred document that misses its type's design is looked at again this small, against the references at this
 # size: its blur shrinks below ORB's patches. The leave-out splits' known captures asked for a sharper photo fell from
-# 2 / 3 / 2 to 1 / 2 / 1, the unknown ones all still turned away (160 and 96: none fewer; docs/measurements.md)
+# 2 / 3 / 2 to 1 / 2 / 1, the unknown ones all still turned away (at 160 or 96: none fewer; docs/measurements.md)
 BLURRED_SIDE = 112
 REFERENCES_PER_TYPE = 8  # training documents kept a type (4: 35 of those 222 missed, against 28), ...
 # ... those of this many (drawn at random) that most of the others match: drawn at random instead, a soft, glared or

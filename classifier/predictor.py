@@ -203,7 +203,8 @@ class Predictor:
         (``classifier.designs``) where that changes the answer: a score of the high band is medium; a readable
         photo is not a supported document (``unsupported_type``) below the high band, where neither the head
         nor the design speaks for the type, and for a type that turns away documents without its design; one
-        below the high band where blur alone hides the design is too blurred to tell (``too_blurred``).
+        below the high band where blur alone hides the design, even looked at again smaller, is too blurred to
+        tell (``too_blurred``).
         Checked only there, and never for a model without references (nor where the open set names no type)."""
         if self.designs is None:
             return False, None
