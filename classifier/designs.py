@@ -11,9 +11,9 @@ An answer is in the high band only where at least ``MIN_POINTS`` match: a docume
 is at most medium. Where training measured that a type's readable photos carry its design
 (``DesignRule``), and for every type below the high band, a readable photo answered with the type that
 does not carry it is a document of another type: not a supported one; one where blur alone hides the
-design, answered below the high band and without it looked at again smaller (``BLURRED_SIDE``), is too
-blurred to tell (unknown documents photographed soft are nearly all below it, known ones mostly not:
-docs/measurements.md). Plain numpy and OpenCV (ORB keypoints, USAC), no torch.
+design, answered below the high band, is too blurred to tell (unknown documents photographed soft are
+nearly all below it, known ones mostly not: docs/measurements.md). Plain numpy and OpenCV (ORB keypoints,
+USAC), no torch.
 """
 from __future__ import annotations
 
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from classifier.quality import QualityIssue
 
 DESIGNS_FILE = "designs.npz"  # in a model's folder; its sha256 in metadata.json's "designs"
-BLURRED_PREFIX = "blurred_"  # of the arrays in it that hold the references at ``BLURRED_SIDE``
 SIDE = 224  # documents are compared squashed to this square, as the head sees them
 # ORB keypoints a document: 500 cost 0.9 ms more and left fewer demo photos without their design, but a photographed
 # real passport then matched 12 points of another type's (docs/measurements.md)
@@ -46,10 +45,6 @@ MIN_CORNER_DEGREES = 45  # ... with no corner sharper than this (nor blunter tha
 # matched points for "this design": real documents of unknown types matched at most 6 of another type's, 15 cost the
 # demo model 6-8 more points of its captured photos' high band than 10 (docs/measurements.md)
 MIN_POINTS = 10
-# A blurred document that misses its type's design is looked at again this small, against the references at this
-# size: its blur shrinks below ORB's patches. The leave-out splits' known captures asked for a sharper photo fell from
-# 2 / 3 / 2 to 1 / 2 / 1, the unknown ones all still turned away (at 160 or 96: none fewer; docs/measurements.md)
-BLURRED_SIDE = 112
 REFERENCES_PER_TYPE = 8  # training documents kept a type (4: 35 of those 222 missed, against 28), ...
 # ... those of this many (drawn at random) that most of the others match: drawn at random instead, a soft, glared or
 # half-hidden one matched little, and the demo model's readable validation photos missed their type's design 56 times
@@ -85,11 +80,11 @@ def _unreadable_because(found: Localisation | None, issues: Iterable[QualityIssu
     return {issue.code for issue in issues} & set(UNREADABLE)
 
 
-def most_typical(designs: list[Design], keep: int, min_points: int) -> list[int]:
-    """Which ``keep`` of ``designs`` most of the others match (at ``min_points``), in that order."""
+def most_typical(designs: list[Design], keep: int, min_points: int) -> list[Design]:
+    """The ``keep`` of ``designs`` that most of the others match (at ``min_points``), in that order."""
     matched = [sum(matched_points(other, design) >= min_points for other in designs if other is not design)
                for design in designs]
-    return np.argsort(-np.array(matched), kind="stable")[:keep].tolist()
+    return [designs[i] for i in np.argsort(-np.array(matched), kind="stable")[:keep]]
 
 
 @dataclass(frozen=True)
@@ -147,16 +142,16 @@ class Design:
     descriptors: np.ndarray  # (n, 32) uint8 ORB descriptors
 
 
-def design_of(view: Image.Image, side: int = SIDE) -> Design:
+def design_of(view: Image.Image) -> Design:
     """The keypoints of a document view (``preprocessing.document_view``), contrast-equalised so the
-    light of a photo and the white of a scan look alike; found at ``side`` pixels, given at ``SIDE``."""
-    rgb = np.asarray(view.convert("RGB").resize((side, side), Image.Resampling.BILINEAR))
+    light of a photo and the white of a scan look alike."""
+    rgb = np.asarray(view.convert("RGB").resize((SIDE, SIDE), Image.Resampling.BILINEAR))
     grey = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
     orb = cv2.ORB_create(nfeatures=KEYPOINTS, fastThreshold=FAST_THRESHOLD, edgeThreshold=15, patchSize=15)
     detected, descriptors = orb.detectAndCompute(grey, None)
     if descriptors is None:
         return Design(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
-    return Design(np.float32([k.pt for k in detected]).reshape(-1, 2) * np.float32(SIDE / side), descriptors)
+    return Design(np.float32([k.pt for k in detected]).reshape(-1, 2), descriptors)
 
 
 def matched_points(query: Design, reference: Design) -> int:
@@ -197,31 +192,23 @@ def plausible(mapping: np.ndarray) -> bool:
 
 
 class DesignReferences:
-    """The kept training documents' keypoints, by type: at ``SIDE``, and the same documents at ``BLURRED_SIDE``
-    (``blurred_by_type``; empty for models kept before it)."""
+    """The kept training documents' keypoints, by type."""
 
-    def __init__(self, by_type: dict[str, list[Design]], blurred_by_type: dict[str, list[Design]] | None = None):
+    def __init__(self, by_type: dict[str, list[Design]]):
         self.by_type = by_type
-        self.blurred_by_type = blurred_by_type or {}
 
-    def carries(self, view: Image.Image, document_type: str, min_points: int, blurred: bool = False) -> bool:
-        """Whether ``view``'s document matches ``min_points`` or more of one reference of ``document_type``
-        (``blurred``: looked at again at ``BLURRED_SIDE``): the first that does ends the search (most photos of
-        a type match its first)."""
-        references = (self.blurred_by_type if blurred else self.by_type).get(document_type, [])
-        if not references:
-            return False
-        query = design_of(view, BLURRED_SIDE if blurred else SIDE)
-        return any(matched_points(query, ref) >= min_points for ref in references)
+    def carries(self, view: Image.Image, document_type: str, min_points: int) -> bool:
+        """Whether ``view``'s document matches ``min_points`` or more of one reference of ``document_type``:
+        the first that does ends the search (most photos of a type match its first)."""
+        query = design_of(view)
+        return any(matched_points(query, ref) >= min_points for ref in self.by_type.get(document_type, []))
 
     def save(self, path: Path) -> None:
         """One .npz of plain arrays (read without pickle), replaced atomically."""
         arrays = {}
-        for prefix, by_type in (("", self.by_type), (BLURRED_PREFIX, self.blurred_by_type)):
-            for code, designs in by_type.items():
-                for i, design in enumerate(designs):
-                    arrays[f"{code}.{i}.{prefix}points"] = design.points
-                    arrays[f"{code}.{i}.{prefix}descriptors"] = design.descriptors
+        for code, designs in self.by_type.items():
+            for i, design in enumerate(designs):
+                arrays[f"{code}.{i}.points"], arrays[f"{code}.{i}.descriptors"] = design.points, design.descriptors
         tmp = Path(path).with_suffix(".tmp.npz")
         np.savez_compressed(tmp, **arrays)
         os.replace(tmp, path)
@@ -230,14 +217,11 @@ class DesignReferences:
     def load(cls, path: Path) -> "DesignReferences":
         try:
             with np.load(path, allow_pickle=False) as arrays:
-                by_prefix: dict[str, dict[str, dict[int, Design]]] = {"": {}, BLURRED_PREFIX: {}}
-                for key in (k for k in arrays.files if k.endswith("points")):
-                    code, i, kind = key.rsplit(".", 2)
-                    prefix = kind.removesuffix("points")
-                    by_prefix[prefix].setdefault(code, {})[int(i)] = Design(
-                        arrays[key].astype(np.float32), arrays[f"{code}.{i}.{prefix}descriptors"].astype(np.uint8))
+                by_type: dict[str, dict[int, Design]] = {}
+                for key in (k for k in arrays.files if k.endswith(".points")):
+                    code, i, _ = key.rsplit(".", 2)
+                    by_type.setdefault(code, {})[int(i)] = Design(
+                        arrays[key].astype(np.float32), arrays[f"{code}.{i}.descriptors"].astype(np.uint8))
         except (OSError, ValueError, KeyError) as exc:
             raise ModelUnreadable(f"{path} cannot be read ({exc}). Retrain the model.") from exc
-        by_type, blurred = ({code: [designs[i] for i in sorted(designs)] for code, designs in found.items()}
-                            for found in by_prefix.values())
-        return cls(by_type, blurred)
+        return cls({code: [designs[i] for i in sorted(designs)] for code, designs in by_type.items()})

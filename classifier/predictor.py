@@ -203,8 +203,7 @@ class Predictor:
         (``classifier.designs``) where that changes the answer: a score of the high band is medium; a readable
         photo is not a supported document (``unsupported_type``) below the high band, where neither the head
         nor the design speaks for the type, and for a type that turns away documents without its design; one
-        below the high band where blur alone hides the design, even looked at again smaller, is too blurred to
-        tell (``too_blurred``).
+        below the high band where blur alone hides the design is too blurred to tell (``too_blurred``).
         Checked only there, and never for a model without references (nor where the open set names no type)."""
         if self.designs is None:
             return False, None
@@ -217,8 +216,6 @@ class Predictor:
             elif not high and blurred_only(found, issues):
                 reason = "too_blurred"
         if not (high or reason) or self.designs.carries(view, top, self.design_rule.min_points):
-            return False, None
-        if blurred_only(found, issues) and self.designs.carries(view, top, self.design_rule.min_points, blurred=True):
             return False, None
         return high, reason
 

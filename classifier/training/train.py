@@ -30,8 +30,8 @@ from classifier import artifact, quality, weights
 from classifier.artifact import BackboneSpec, file_sha256
 from classifier.backbone import load_backbone
 from classifier.bands import Calibration
-from classifier.designs import (BLURRED_SIDE, CANDIDATES_PER_TYPE, CHECKED_PER_TYPE, DESIGNS_FILE, MIN_POINTS,
-                                REFERENCES_PER_TYPE, DesignReferences, DesignRule, design_of, most_typical, readable)
+from classifier.designs import (CANDIDATES_PER_TYPE, CHECKED_PER_TYPE, DESIGNS_FILE, MIN_POINTS, REFERENCES_PER_TYPE,
+                                DesignReferences, DesignRule, design_of, most_typical, readable)
 from classifier.device import describe, resolve_device
 from classifier.head import MLPHead
 from classifier.export import export_graphs
@@ -196,19 +196,16 @@ def design_references(data: Dataset, split: Split, seed: int, prep: Preprocessin
                       localiser: Localiser | None) -> DesignReferences:
     """The keypoints of ``REFERENCES_PER_TYPE`` training images' documents of each type (none held out for
     validation), cut out as serving cuts them: of ``CANDIDATES_PER_TYPE`` drawn, the most typical
-    (``designs.most_typical``); and the same documents at ``BLURRED_SIDE``."""
+    (``designs.most_typical``)."""
     rng = np.random.default_rng(seed)
-    by_type, blurred = {}, {}
+    by_type = {}
     held = set(split.held)
     for code in data.classes:
         images = [img for i, img in enumerate(data.images) if img.label == code and i not in held]
         drawn = [images[i] for i in rng.permutation(len(images))[:CANDIDATES_PER_TYPE]]
-        views = [document_view(load_image(img.path, min_size=DECODE_SIZE), localiser, prep)[0] for img in drawn]
-        designs = [design_of(view) for view in views]
-        kept = most_typical(designs, REFERENCES_PER_TYPE, MIN_POINTS)
-        by_type[code] = [designs[i] for i in kept]
-        blurred[code] = [design_of(views[i], BLURRED_SIDE) for i in kept]
-    return DesignReferences(by_type, blurred)
+        views = (document_view(load_image(img.path, min_size=DECODE_SIZE), localiser, prep)[0] for img in drawn)
+        by_type[code] = most_typical([design_of(view) for view in views], REFERENCES_PER_TYPE, MIN_POINTS)
+    return DesignReferences(by_type)
 
 
 def check_designs(data: Dataset, split: Split, references: DesignReferences, min_points: int,
