@@ -2,6 +2,7 @@
 import json
 import math
 import shutil
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -87,6 +88,7 @@ def test_types_turn_away_where_their_readable_validation_photos_carried_their_de
     assert DesignRule.fit(checked, MIN_POINTS).turns_away == {"a", "b", "c"}  # c first (a tie), d then overspends
     # trained before: no type turns away, nor does any answer below the high band
     assert DesignRule.from_dict({"min_points": 12, "sha256": "x"}) == DesignRule(12, unsure_needs_design=False)
+    assert DesignRule.from_dict(rule.to_dict()) == rule
     found, missed = Localisation(np.float32([[0, 0], [90, 0], [90, 60], [0, 60]]), 0.9), Localisation(None, 0.1)
     glare, blurred = (QualityIssue(code, 0.0, quality.MESSAGES[code]) for code in ("glare", "blurred"))
     assert readable(found, [glare]) and not readable(found, [glare, blurred])
@@ -140,6 +142,22 @@ def test_a_high_score_for_a_document_of_another_design_is_medium(session_predict
     assert medium.timings_ms["design_ms"] > 0
     monkeypatch.setattr(session_predictor, "designs", None)  # a model trained before design references
     assert session_predictor.predict(path).band is ConfidenceBand.HIGH
+
+
+def test_the_design_is_not_looked_at_where_the_open_set_names_no_type(session_predictor, demo_train_dir,
+                                                                       monkeypatch):
+    looked = []
+    carries = session_predictor.designs.carries
+    monkeypatch.setattr(session_predictor.designs, "carries", lambda *args: looked.append(args) or carries(*args))
+    answers = ((path, session_predictor.predict(path)) for path in image_files(demo_train_dir))
+    path = next((path for path, a in answers if a.document_type and readable(a.localisation, a.quality)), None)
+    if path is None:
+        pytest.skip("the test model gives none of its training images a type (random weights)")
+    assert looked  # a readable photo answered with a type: its design is looked at
+    looked.clear()
+    monkeypatch.setattr(session_predictor, "open_set", replace(session_predictor.open_set, threshold=-1.0))
+    novel = session_predictor.predict(path)  # everything too novel
+    assert (novel.document_type, novel.reason, looked) == (None, "unsupported_type", [])
 
 
 def test_a_readable_photo_without_the_design_of_a_type_that_turns_away_is_not_supported(
