@@ -10,7 +10,10 @@ out), then
 - scores: on captures of another seed, the precision and recall of the shipped thresholds and of
   the fitted ones, and how many clean captures (every condition clearly absent) carry any flag.
 
-    .venv/bin/python -m benchmarks.quality [--per-class 40] [--fit-seed 8101] [--seed 8102]
+Where ``--sides`` names sizes, the blurred check is scored again with the document measured at most
+that many pixels long (as a decode with fewer pixels would leave it), the truth as shipped.
+
+    .venv/bin/python -m benchmarks.quality [--per-class 40] [--fit-seed 8101] [--seed 8102] [--sides 256 192]
 """
 from __future__ import annotations
 
@@ -19,10 +22,12 @@ import argparse
 import cv2
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
+from sklearn.metrics import roc_auc_score
 
 from benchmarks.reference_files import PHOTOS
 from classifier import quality
 from classifier.images import image_files
+from classifier.localise import Localisation
 from classifier.preprocessing import Preprocessing, document_view
 from classifier.synth.augment import simulate_capture
 from classifier.synth.demo import DOC_TYPES, render_document
@@ -99,13 +104,41 @@ def expose(img: Image.Image, exposure: str, rng: np.random.Generator) -> Image.I
     return Image.fromarray((np.clip(a, 0, 1) * 255).astype(np.uint8))
 
 
-def measures(images, localiser) -> list[dict[str, float]]:
+def measures(images, localiser) -> tuple[list[dict[str, float]], list[Localisation]]:
+    """Every capture's measures, and where its document was found."""
     prep = Preprocessing()
-    out = []
+    out, outlines = [], []
     for img, _ in images:
         view, found = document_view(img, localiser, prep)
         out.append(quality.measure(view, found, img, img.size))
-    return out
+        outlines.append(found)
+    return out, outlines
+
+
+def sharpness_at(side: int, images, outlines) -> list[dict[str, float]]:
+    """The documents' sharpness measured at most ``side`` pixels long (where an outline was found):
+    what a decode with fewer pixels would leave the blurred check."""
+    return [{"sharpness": quality.sharpness(img, found.quad, side)} if found.found else {}
+            for (img, _), found in zip(images, outlines)]
+
+
+def print_sides(sides, fitting, fit_outlines, testing, test_outlines, precision: float) -> None:
+    """The blurred check with the document measured smaller, the truth as shipped: fitted on one seed's
+    captures, scored on the other's."""
+    print(f"blurred, the document measured at most N pixels long (truth at {quality.SHARPNESS_SIDE}):")
+    print(f"{'side':>6} {'AUROC fit':>10} {'AUROC score':>12} {'fitted':>9} {'precision':>10} {'recall':>7}")
+    for side in sides:
+        fit_values, fit_labels = labelled("blurred", fitting, sharpness_at(side, fitting, fit_outlines))
+        values, labels = labelled("blurred", testing, sharpness_at(side, testing, test_outlines))
+        fitted = fit(fit_values, fit_labels, True, precision)
+        p, r = scores(values, labels, fitted, True)
+        print(f"{side:6} {auroc(fit_values, fit_labels):10.3f} {auroc(values, labels):12.3f} "
+              f"{fitted:9.4f} {p:10.3f} {r:7.3f}")
+
+
+def auroc(values: np.ndarray, labels: np.ndarray) -> float:
+    """How well a low measure tells present (1) from absent (0); NaN without both."""
+    return float(roc_auc_score(labels, -values)) if len(set(labels.tolist())) == 2 else float("nan")
 
 
 def labelled(check: str, images, measured) -> tuple[np.ndarray, np.ndarray]:
@@ -149,12 +182,15 @@ def main(argv=None):
     parser.add_argument("--fit-seed", type=int, default=8101)
     parser.add_argument("--seed", type=int, default=8102)
     parser.add_argument("--precision", type=float, default=0.95, help="the precision fitted thresholds keep")
+    parser.add_argument("--sides", type=int, nargs="*", default=[],
+                        help="also score the blurred check with the document measured at most this many pixels long")
     args = parser.parse_args(argv)
     photos = image_files(PHOTOS) if PHOTOS.is_dir() else []
     localiser = load_localiser()
     fitting = captures(args.per_class, args.fit_seed, photos)
     testing = captures(args.per_class, args.seed, photos)
-    fit_measures, test_measures = measures(fitting, localiser), measures(testing, localiser)
+    fit_measures, fit_outlines = measures(fitting, localiser)
+    test_measures, test_outlines = measures(testing, localiser)
     print(f"{len(fitting)} captures to fit on (seed {args.fit_seed}), {len(testing)} to score on (seed {args.seed}); "
           f"backgrounds: {len(photos)} photos")
     print(f"{'check':20} {'present':>8} {'absent':>7} {'shipped':>9} {'precision':>10} {'recall':>7} "
@@ -172,6 +208,8 @@ def main(argv=None):
     print(f"clean captures (every condition clearly absent): {len(clean)}, with any flag: "
           f"{np.mean([bool(f) for f in flags]) if clean else 0:.1%}"
           + "".join(f"; {code} {sum(any(i.code == code for i in f) for f in flags)}" for code in quality.CODES))
+    if args.sides:
+        print_sides(args.sides, fitting, fit_outlines, testing, test_outlines, args.precision)
 
 
 if __name__ == "__main__":

@@ -83,18 +83,18 @@ def measure(view: Image.Image, localisation: Localisation | None, photo: Image.I
     return measures
 
 
-def sharpness(photo: Image.Image, quad: np.ndarray | None) -> float:
+def sharpness(photo: Image.Image, quad: np.ndarray | None, side: int = SHARPNESS_SIDE) -> float:
     """How sharp the document is where it lies in the photo (without an outline, the photo's sharpest part):
     the variance of its second differences in the direction where they are least (``_focus``),
     against the variance of its grey levels, so that a plain document is not taken for a blurred one.
-    At the photo's own resolution: a small document upscaled to the model's input would look blurred
-    however sharp the photo."""
+    At the photo's own resolution, reduced to at most ``side`` pixels long: a small document upscaled to
+    the model's input would look blurred however sharp the photo."""
     if quad is not None:  # the document's box only, before the conversion to grey: half the cost
         (x0, y0), (x1, y1) = np.clip(quad.min(axis=0), 0, None).astype(int), np.ceil(quad.max(axis=0)).astype(int)
         photo = photo.crop((x0, y0, min(x1, photo.width), min(y1, photo.height)))
         quad = quad - [x0, y0]
     grey = np.asarray(photo.convert("L"))
-    factor = SHARPNESS_SIDE / max(grey.shape)
+    factor = side / max(grey.shape)
     if factor < 1:
         grey = cv2.resize(grey, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
         quad = None if quad is None else quad * factor

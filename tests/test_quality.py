@@ -86,8 +86,15 @@ def test_the_quality_benchmark_scores_every_check(capsys):
     """benchmarks.quality end to end at its smallest: it keeps running; its figures are not asserted."""
     from benchmarks import quality as benchmark
 
-    benchmark.main(["--per-class", "2"])
+    benchmark.main(["--per-class", "2", "--sides", "512", "192"])
     lines = capsys.readouterr().out.splitlines()
     for code in quality.CODES:
         assert any(line.startswith(f"{code:20} ") for line in lines), code
-    assert lines[-1].startswith("clean captures")
+    assert lines[-5].startswith("clean captures")
+    assert [line.split()[0] for line in lines[-2:]] == ["512", "192"]
+
+
+def test_sharpness_measured_smaller_reads_a_blurred_document_sharper(photo):
+    """Why a decode with fewer pixels needs the blurred check fitted again: reduced, the blur shrinks too."""
+    blurred = photo.filter(ImageFilter.GaussianBlur(2))
+    assert quality.sharpness(blurred, DOCUMENT, side=128) > 2 * quality.sharpness(blurred, DOCUMENT)
