@@ -54,7 +54,8 @@ WEB_LAYER_TARGET_MS = 10.0
 RSS_TARGET_MB = 300
 FIRST_ANSWER_TARGET_S = 2.0
 UPLOADS_BEFORE_RSS = 100
-ALL_CORES = max(1, min(4, os.cpu_count() or 1))  # the limit's threads per pass, and the server's default: more stop paying
+# the limit's threads per pass, and the server's default: more stop paying
+ALL_CORES = max(1, min(4, os.cpu_count() or 1))
 
 
 def photos(folder: Path, count: int) -> list[bytes]:

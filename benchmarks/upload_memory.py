@@ -383,7 +383,8 @@ def main(argv=None):
         # one worker, nothing stored, no model reloads, and no rate limit: the benchmark is one client
         quiet = {"IDCLASS_STORE_IMAGES": "false", "IDCLASS_MODEL_CHECK_SECONDS": "3600", "IDCLASS_UPLOAD_RATES": "off",
                  "IDCLASS_REFUSED_UPLOAD_RATES": "off", "OMP_NUM_THREADS": str(args.threads)}
-        with gunicorn(tmp, model.resolve(), args.weights or "", workers=1, root=args.checkout, **quiet) as (url, server):
+        with gunicorn(tmp, model.resolve(), args.weights or "", workers=1, root=args.checkout,
+                      **quiet) as (url, server):
             status, health = request(f"{url}/healthz")
             if status != 200:
                 sys.exit(f"the server has no usable model: {health}")

@@ -29,8 +29,8 @@ MAX_PIXELS = 60_000_000  # ~ a 9000x6600 photo; beyond that it is a decompressio
 # A baseline JPEG is decoded at a reduced scale (Pillow's draft) and may have up to MAX_PIXELS. Other
 # formats, and progressive JPEGs, are decoded whole before they can be reduced: that decode is their
 # cost, so they have lower limits, each keeping its decoder's worst near DECODE_BYTES (times the uploads
-# one server process takes at once: gunicorn.conf.py's threads). PNG, GIF, BMP: the image, 4 bytes a pixel at most. WebP: 16,
-# Pillow's decoder holds two canvases and a copy of the image. Where it depends on the file
+# one server process takes at once: gunicorn.conf.py's threads). PNG, GIF, BMP: the image, 4 bytes a
+# pixel at most. WebP: 16, Pillow's decoder holds two canvases and a copy of the image. Where it depends on the file
 # (`pixel_limit`), lower still for a progressive JPEG with colour at full resolution, or a TIFF
 # stored in big strips. 16 MP keeps a 12 MP phone photo or a Letter or A4 page at 400 dpi; the 7 KB
 # 1-bit 7700x7700 PNG a tester sent is refused.

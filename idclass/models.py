@@ -66,7 +66,8 @@ class Prediction(models.Model):
     top_k = models.JSONField(help_text="The best types, best first: document_type, label, score.")
     model_version = models.CharField(max_length=100)
     localisation = models.JSONField(null=True, blank=True,
-                                    help_text="Where the document was found: found, confidence, quad (corners in pixels).")
+                                    help_text="Where the document was found: found, confidence, "
+                                              "quad (corners in pixels).")
     reason = models.CharField("why no type", max_length=20, choices=list(REASONS.items()), blank=True,
                               help_text="Empty when the answer names a type.")
     quality = models.JSONField("capture problems", default=list, blank=True,
@@ -180,6 +181,7 @@ class UploadCount(models.Model):
     """Uploads one client made in one window of one rate: the upload rate limit's counter,
     in the database so that every server process counts together."""
 
-    key = models.CharField(max_length=100, unique=True, help_text="client key : accepted or refused : period seconds : window number")
+    key = models.CharField(max_length=100, unique=True,
+                           help_text="client key : accepted or refused : period seconds : window number")
     count = models.PositiveIntegerField(default=0)
     expires = models.DateTimeField(db_index=True)

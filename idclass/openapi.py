@@ -124,7 +124,8 @@ def document_types_operation() -> dict:
         "code": {"type": "string", "description": "What document_type says in a classification, e.g. lva_passport."},
         "name": {"type": "string", "description": "In plain words, e.g. Passport of Latvia."},
         "training_images": {"type": ["integer", "null"], "minimum": 0,
-                            "description": "The labelled images it was trained on; null if the model did not record it."},
+                            "description": "The labelled images it was trained on; "
+                                           "null if the model did not record it."},
         "validation_accuracy": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
                                 "description": "The share of its validation views the model answered with this "
                                                "type; null if there were none or the model did not record it."},
@@ -168,7 +169,8 @@ def openapi_document() -> dict:
         "openapi": "3.1.0",
         "info": {"title": "idclass", "version": "1",
                  "description": "Which identity document type a photo or scan shows, and how sure the model is. "
-                                "A method an endpoint does not list is answered 405, with Allow naming those it takes."},
+                                "A method an endpoint does not list is answered 405, "
+                                "with Allow naming those it takes."},
         "paths": {CLASSIFY_PATH: {"post": classify_operation()},
                   DOCUMENT_TYPES_PATH: {"get": document_types_operation()},
                   "/healthz": {"get": healthz_operation()}},

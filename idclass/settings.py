@@ -151,7 +151,8 @@ AXES_FAILURE_LIMIT = env_number("IDCLASS_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_number("IDCLASS_LOGIN_COOLOFF_MINUTES", 60, float))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_DISABLE_ACCESS_LOG = True  # addresses are personal data: keep failed attempts (until the cool-off), not every login
+# addresses are personal data: keep failed attempts (until the cool-off), not every login
+AXES_DISABLE_ACCESS_LOG = True
 AXES_CLIENT_IP_CALLABLE = "idclass.clients.client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 

@@ -1,6 +1,7 @@
-"""Screenshots of the web app for the docs, from a running server.
+r"""Screenshots of the web app for the docs, from a running server.
 
-    python scripts/screenshots.py http://127.0.0.1:8000 --documents DATA_DIR --photos PHOTOS --username admin --password ...
+    python scripts/screenshots.py http://127.0.0.1:8000 --documents DATA_DIR --photos PHOTOS \
+        --username admin --password ...
 
 Uploads candidate images through the API until it has one in each confidence band:
 document photos from DATA_DIR (class folders, e.g. the demo data set), degraded

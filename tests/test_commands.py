@@ -28,14 +28,16 @@ def test_offline_without_weights_says_exactly_what_to_do(demo_train_dir, setting
     monkeypatch.setattr("torchvision.models._api.load_state_dict_from_url", offline)
     settings.IDCLASS_BACKBONE_WEIGHTS = ""
     with pytest.raises(CommandError, match="set IDCLASS_BACKBONE_WEIGHTS to a torchvision mobilenet_v3_small "
-                                           r"state_dict file, for example torchvision's own mobilenet_v3_small-.*\.pth") as err:
+                                           r"state_dict file, for example torchvision's own "
+                                           r"mobilenet_v3_small-.*\.pth") as err:
         call_command("train_classifier", str(demo_train_dir), "--backbone", "small", "--out", str(tmp_path / "m"))
     assert "shared" not in str(err.value)  # a path only this project's developers have
 
 
 def test_evaluate_without_model_says_how_to_train(tmp_path, demo_train_dir):
     with pytest.raises(CommandError, match="train_classifier"):
-        call_command("evaluate_classifier", str(demo_train_dir), "--model", str(tmp_path), "--report-dir", str(tmp_path))
+        call_command("evaluate_classifier", str(demo_train_dir), "--model", str(tmp_path),
+                     "--report-dir", str(tmp_path))
 
 
 def test_missing_data_dir_is_a_clear_error(tmp_path, settings, backbone_weights):

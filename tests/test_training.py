@@ -53,7 +53,8 @@ def test_trains_and_generalises_to_other_seed(trained_model_dir, demo_test_dir, 
     assert all(r["true_type"] == Path(r["path"]).parent.name and r["iou"] for r in rows)  # corner files exist
     supported = saved["supported"]
     assert supported["answered"] + supported["rejected"] == saved["n"]
-    assert sum(r["true_type"] == r["document_type"] for r in rows) == round(supported["accuracy"] * supported["answered"])
+    right = sum(r["true_type"] == r["document_type"] for r in rows)
+    assert right == round(supported["accuracy"] * supported["answered"])
     sheet = saved["errors_sheet"]
     with Image.open(tmp_path / "errors.png") as img:
         assert img.width >= 400 and 30 <= img.height <= 8 * 300  # a title line, at most 8 rows of thumbnails
@@ -226,7 +227,8 @@ def answer(document_type: str, score: float, band: ConfidenceBand, quad=None) ->
     """An answer as the predictor gives it, for a 400x300 image, without running a model."""
     return Classification(document_type=document_type, label=document_type, score=score, band=band,
                           top_k=[Alternative(document_type, document_type, score)], model_version="test", width=400,
-                          height=300, image_format="PNG", localisation=Localisation(quad, 0.9 if quad is not None else 0.0))
+                          height=300, image_format="PNG",
+                          localisation=Localisation(quad, 0.9 if quad is not None else 0.0))
 
 
 def test_predictions_csv_fills_iou_only_where_corners_are_known(tmp_path):

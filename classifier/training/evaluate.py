@@ -51,7 +51,8 @@ def evaluate_classifier(predictor: Predictor, data_dirs: list[Path], report_dir:
     correct = probs.argmax(1) == targets
     bands = np.array([a.band.value for a in answers])  # as people are shown them
     report["bands"] = {b.value: {"count": int((bands == b.value).sum()),
-                                 "accuracy": float(correct[bands == b.value].mean()) if (bands == b.value).any() else None}
+                                 "accuracy": float(correct[bands == b.value].mean())
+                                 if (bands == b.value).any() else None}
                        for b in ConfidenceBand}
     report["classes"] = classes
     report["per_class"] = dict(zip(classes, report["per_class"]))
