@@ -30,10 +30,10 @@ MAX_PIXELS = 60_000_000  # ~ a 9000x6600 photo; beyond that it is a decompressio
 # formats, and progressive JPEGs, are decoded whole before they can be reduced: that decode is their
 # cost, so they have lower limits, each keeping its decoder's worst near DECODE_BYTES (times the uploads
 # one server process takes at once: gunicorn.conf.py's threads). PNG, GIF, BMP: the image, 4 bytes a
-# pixel at most. WebP: 16, Pillow's decoder holds two canvases and a copy of the image. Where it depends on the file
-# (`pixel_limit`), lower still for a progressive JPEG with colour at full resolution, or a TIFF
-# stored in big strips. 16 MP keeps a 12 MP phone photo or a Letter or A4 page at 400 dpi; the 7 KB
-# 1-bit 7700x7700 PNG a tester sent is refused.
+# pixel at most. WebP: 16, Pillow's decoder holds two canvases and a copy of the image. Where it
+# depends on the file (`pixel_limit`), lower still for a progressive JPEG with colour at full
+# resolution, or a TIFF stored in big strips. 16 MP keeps a 12 MP phone photo or a Letter or A4 page
+# at 400 dpi; the 7 KB 1-bit 7700x7700 PNG a tester sent is refused.
 MAX_PIXELS_DECODED_WHOLE = {"PNG": 16_000_000, "GIF": 16_000_000, "BMP": 16_000_000, "TIFF": 16_000_000,
                             "WEBP": 4_000_000, "JPEG-progressive": 16_000_000}
 DECODE_BYTES = 64_000_000  # what decoding one image whole may take, where `pixel_limit` can tell

@@ -12,9 +12,9 @@ from PIL import Image, ImageFilter
 from benchmarks.reference_files import SCANS
 from classifier import artifact, quality
 from classifier.bands import Calibration, ConfidenceBand
-from classifier.designs import (DESIGNS_FILE, MAX_MISSED, MAX_MISSED_OF_A_TYPE,
-                                MIN_CHECKED, MIN_POINTS, SIDE, DesignReferences, DesignRule, blurred_only, design_of,
-                                matched_points, most_typical, plausible, readable)
+from classifier.designs import (DESIGNS_FILE, MAX_MISSED, MAX_MISSED_OF_A_TYPE, MIN_CHECKED, MIN_POINTS, SIDE,
+                                DesignReferences, DesignRule, blurred_only, design_of, matched_points, most_typical,
+                                plausible, readable)
 from classifier.errors import ModelUnreadable
 from classifier.images import image_files, load_image
 from classifier.localise import Localisation
