@@ -261,10 +261,18 @@ def _best_quad(points: np.ndarray, strengths: np.ndarray, mask: np.ndarray, quad
                scale: np.ndarray | None, image_area: float) -> tuple[np.ndarray | None, float]:
     """Of ``quads`` (indices of four ``points``, heatmap cell units), the one whose convex quad scores
     best, clockwise, and its IoU with the soft document ``mask``; the score is that IoU plus the mean
-    strength of its corner peaks. With ``scale``, the photo's pixels per heatmap cell (x, y), only
-    quads ``plausible`` in the photo (of ``image_area`` pixels) count: None when none is."""
-    best, best_score, best_iou = None if scale is not None else np.arange(4), -np.inf, 0.0
-    for idx in quads:
+    strength of its corner peaks (the first of equals wins). With ``scale``, the photo's pixels per
+    heatmap cell (x, y), only quads ``plausible`` in the photo (of ``image_area`` pixels) count: None
+    when none is. The quads are looked at strongest corners first, and the rest skipped once even an
+    IoU of 1 could not lift them to the best score: most hold a weak peak, and rasterising each
+    was most of the decoding's time."""
+    best, best_key, best_iou = None if scale is not None else np.arange(4), (-np.inf, 0), 0.0
+    mask_sum = mask.sum()
+    bounds = strengths[np.stack(quads)].astype(np.float64).mean(axis=1) + 1 + 1e-6  # an IoU is at most 1
+    for k in np.argsort(-bounds, kind="stable").tolist():
+        if bounds[k] < best_key[0]:
+            break
+        idx = quads[k]
         hull = cv2.convexHull(np.float32(points[idx]), returnPoints=False)
         if len(hull) < 4:  # a triangle or a line: one point lies inside the others
             continue
@@ -273,10 +281,10 @@ def _best_quad(points: np.ndarray, strengths: np.ndarray, mask: np.ndarray, quad
             continue
         area = quad_mask(points[idx], mask.shape)
         inter = float((area * mask).sum())
-        iou = inter / max(float(area.sum() + mask.sum()) - inter, 1e-6)
-        score = iou + float(strengths[idx].mean())
-        if score > best_score:
-            best, best_score, best_iou = idx, score, iou
+        iou = inter / max(float(area.sum() + mask_sum) - inter, 1e-6)
+        key = (iou + float(strengths[idx].mean()), -k)
+        if key > best_key:
+            best, best_key, best_iou = idx, key, iou
     if best is not None:  # clockwise on screen (y down), whichever way the hull ran
         best = best[np.argsort(np.arctan2(*(points[best] - points[best].mean(axis=0)).T[::-1]))]
     return best, best_iou

@@ -1,3 +1,5 @@
+import itertools
+
 import cv2
 import numpy as np
 import pytest
@@ -8,8 +10,8 @@ from benchmarks.reference_files import PHOTOS
 from classifier.artifact import LOCALISER, LOCALISER_DIR
 from classifier.weights import load_localiser
 from classifier.images import load_image
-from classifier.localise import (DECODE_VERSION, STRIDE, Localiser, decode_heatmaps, order_corners,
-                                 found_outline, plausible, rectify, to_input)
+from classifier.localise import (DECODE_VERSION, STRIDE, Localiser, _best_quad, decode_heatmaps, order_corners,
+                                 found_outline, plausible, quad_mask, rectify, to_input)
 from classifier.synth.augment import random_background, simulate_capture
 from classifier.synth.demo import DOC_TYPES, render_document
 from classifier.training.metrics import localisation_metrics, polygon_iou
@@ -146,6 +148,31 @@ def test_a_document_filling_the_photo_has_the_photos_border_for_outline():
     read = decode_heatmaps(heatmap_logits(strays + faint, np.array([[8, 8], [48, 8], [48, 48], [8, 48]])), 40)
     quad, _ = found_outline(*(a[0] for a in read[:3]), threshold=0.3, decode=DECODE_VERSION)
     assert np.abs(order_corners(quad) - np.array([[8, 8], [48, 8], [48, 48], [8, 48]]) * STRIDE).max() < 1
+
+
+def test_skipping_quads_with_weak_corners_never_changes_the_chosen_outline():
+    """The decoder stops once even a perfect fit could not lift a quad to the best score: the
+    outline and its IoU are the ones scoring every quad would give."""
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        points = rng.uniform(0, 40, (7, 2))
+        true = rng.permutation(7)[:4]  # weak peaks where the mask says the document is
+        strengths = rng.uniform(0.5, 1, 7).astype(np.float32)
+        strengths[true] = rng.uniform(0, 0.5, 4)
+        mask = np.zeros((40, 40), np.float32)
+        cv2.fillConvexPoly(mask, np.int32(cv2.convexHull(np.float32(points[true]))), 0.9)
+        quads = [np.array(q) for q in itertools.combinations(range(7), 4)]
+        scored = []
+        for idx in quads:
+            hull = cv2.convexHull(np.float32(points[idx]), returnPoints=False)
+            if len(hull) == 4:
+                area = quad_mask(points[idx[hull[:, 0]]], mask.shape)
+                inter = float((area * mask).sum())
+                iou = inter / max(float(area.sum() + mask.sum()) - inter, 1e-6)
+                scored.append((iou + float(strengths[idx].mean()), iou, sorted(idx)))
+        chosen, iou = _best_quad(points, strengths, mask, quads, None, 1600.0)
+        score, expected_iou, expected = max(scored, key=lambda s: s[0])
+        assert sorted(chosen) == expected and iou == pytest.approx(expected_iou)
 
 
 def test_an_outline_no_document_can_have_is_refused():
