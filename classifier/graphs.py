@@ -21,10 +21,12 @@ class OnnxGraphs:
 
     device = "cpu"
 
-    def __init__(self, model_dir: Path, model: ModelInfo, threads: int | None, spinning: bool = False):
-        """``spinning``: the threads wait for the next pass busily (``open_session``)."""
+    def __init__(self, model_dir: Path, model: ModelInfo, threads: int | None, spinning: bool = False,
+                 backbone: bool = True):
+        """``spinning``: the threads wait for the next pass busily (``open_session``). ``backbone``:
+        False where the backbone runs elsewhere (``torch_graphs``); ``features`` is then unusable."""
         self.threads = threads or os.cpu_count() or 1
-        names = ["backbone", "head"] + (["localiser"] if model.preprocessing.localiser else [])
+        names = (["backbone"] if backbone else []) + ["head"] + (["localiser"] if model.preprocessing.localiser else [])
         self._sessions = {name: open_session(artifact.graph_file(model_dir, model, name), threads, spinning)
                           for name in names}
 

@@ -78,9 +78,10 @@ class Predictor:
                  top_k: int = 3, device: str = "cpu", runtime: str | None = None):
         """``threads``: the runtime's threads for one forward pass (None: its default).
         ``device``: where the backbone runs (``classifier.device``). ``runtime``: "onnx", every network
-        as the model's ONNX graph, on the CPU only; or "torch", the model's torch modules, from
-        ``weights``, the backbone weights file it was trained with (``IDCLASS_BACKBONE_WEIGHTS``).
-        None: ONNX on the CPU, torch on a GPU."""
+        as the model's ONNX graph, on the CPU only; or "torch", the backbone as its torch module, from
+        ``weights``, the backbone weights file it was trained with (``IDCLASS_BACKBONE_WEIGHTS``), the
+        localiser and the head still as their graphs (``torch_graphs``). None: ONNX on the CPU, torch
+        on a GPU."""
         self.model = artifact.read_model(model_dir)
         self.prep = self.model.preprocessing
         device = resolve_device(device)
