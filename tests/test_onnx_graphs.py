@@ -1,10 +1,9 @@
 """The model's ONNX graphs compute what its torch modules do: what a server runs is what was trained."""
 import numpy as np
 import pytest
-
-from benchmarks.reference_files import SCANS
 import torch
 
+from benchmarks.reference_files import SCANS
 from classifier import artifact, weights
 from classifier.export import HeadGraph
 from classifier.graphs import open_session
