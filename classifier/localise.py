@@ -68,16 +68,20 @@ STRIDE = 4  # heatmap cell size in network-input pixels
 # How heatmaps become an outline (``decode_heatmaps``). A localiser records the version it was
 # trained with and keeps being read that way, so the models cut out with it see what they learned
 # from; a new localiser gets the newest. Bump when decoding changes where corners land.
-DECODE_VERSION = 4
+DECODE_VERSION = 5
 # Version 3: only an outline a document can have in perspective is taken (``plausible``), and three
 # strong corners with a mask that agrees vouch for a fourth the heatmap barely shows (a finger or
 # glare over it), which can also be where the other three say it must be. Version 4: where the
 # whole photo shows no outline, its four corner windows (``FAR_WINDOW``) are looked at again, each
 # enlarged to the network's input: a document photographed from far away covers too few of its cells.
+# Version 5: two neighbouring corners outside the photo are slid along their sides to a standard
+# document's shape (``completed``): the network guesses corners it cannot see too close to the photo.
 MIN_ANGLE = 40.0  # each corner's angle at least this many degrees, and at most 180 less it
 MIN_SIDE_RATIO = 0.4  # the shorter of two opposite sides against the longer
 MAX_ASPECT = 3.0  # the longer pair of opposite sides against the shorter
 MIN_AREA = 0.01  # of the photo's area
+DOCUMENT_ASPECTS = (85.6 / 54, 125 / 88)  # ID-1 cards; ID-2 cards and ID-3 passport pages (1.42) alike
+STRETCH = (0.8, 1.25)  # how far ``completed`` may shorten or lengthen the sides running out of the photo
 MASK_AGREEMENT = 0.85  # the outline's IoU with the predicted document mask that vouches for a weak corner
 PRESENCE_CELLS = 16  # a document's presence: the mask's 16th strongest cell in the photo (1% of it at 160 px)
 FAR_WINDOW = 0.6  # of the photo's width and height: each corner window decoding 4 looks at again
@@ -323,9 +327,11 @@ class Localiser:
     def locate(self, img: Image.Image) -> Localisation:
         """The document's corners in ``img``, in image-geometric order (see the module docstring)."""
         found = self._locate([img], np.zeros((1, 2)))[0]
-        if found.found or self.decode < 4:
-            return found
-        return self._locate_far(img) or found
+        if not found.found and self.decode >= 4:
+            found = self._locate_far(img) or found
+        if found.found and self.decode >= 5:
+            found = replace(found, quad=completed(found.quad, img.size).round(1))
+        return found
 
     def _locate_far(self, img: Image.Image) -> Localisation | None:
         """The most confident outline of a document in one of the photo's corner windows, in one
@@ -368,6 +374,35 @@ def order_corners(quad: np.ndarray) -> np.ndarray:
     angles = np.arctan2(quad[:, 1] - centre[1], quad[:, 0] - centre[0])  # y down: increasing = clockwise
     quad = quad[np.argsort(angles)]
     return np.roll(quad, -int(np.argmin(quad.sum(axis=1))), axis=0)
+
+
+def completed(quad: np.ndarray, frame: tuple[int, int]) -> np.ndarray:
+    """``quad`` (clockwise) with two neighbouring corners outside the ``frame`` (w, h) slid along
+    their sides, both by one factor within ``STRETCH``, until its sides' ratio is the nearest of
+    ``DOCUMENT_ASPECTS``; any other quad, or one that would not be ``plausible``, as it is. Where a
+    side leaves the photo its direction shows, but not its length: on simulated captures partly
+    out of frame the network's come out a median 4% short (0.79-1.12 of the truth for 80% of them)."""
+    w, h = frame
+    outside = (quad[:, 0] < 0) | (quad[:, 0] > w) | (quad[:, 1] < 0) | (quad[:, 1] > h)
+    first = next((k for k in range(4) if outside[k] and outside[(k + 1) % 4]), None)
+    if outside.sum() != 2 or first is None:
+        return quad
+    d, c = first, (first + 1) % 4  # the outside corners; a next to d, b next to c, inside the photo
+    a, b = quad[(d - 1) % 4], quad[(c + 1) % 4]
+    factors = np.linspace(*STRETCH, 91)[:, None]
+    quads = np.repeat(quad[None], len(factors), axis=0)
+    quads[:, d], quads[:, c] = a + factors * (quad[d] - a), b + factors * (quad[c] - b)
+    now, ratios = _log_aspect(quad[None])[0], _log_aspect(quads)
+    aspects = np.log(DOCUMENT_ASPECTS)
+    target = np.copysign(aspects[np.argmin(np.abs(abs(now) - aspects))], now)  # landscape stays landscape
+    best = quads[np.argmin(np.abs(ratios - target))]
+    return best if plausible(best, w * h) else quad
+
+
+def _log_aspect(quads: np.ndarray) -> np.ndarray:
+    """(N,) log of each clockwise quad's first and third sides against its second and fourth."""
+    sides = np.linalg.norm(quads - np.roll(quads, -1, axis=1), axis=2)
+    return np.log((sides[:, 0] + sides[:, 2]) / (sides[:, 1] + sides[:, 3]))
 
 
 def visible_share(quad: np.ndarray, frame: tuple[int, int]) -> float:

@@ -10,8 +10,8 @@ from benchmarks.reference_files import PHOTOS
 from classifier.artifact import LOCALISER, LOCALISER_DIR
 from classifier.weights import load_localiser
 from classifier.images import load_image
-from classifier.localise import (DECODE_VERSION, STRIDE, Localiser, _best_quad, decode_heatmaps, order_corners,
-                                 found_outline, plausible, quad_mask, rectify, to_input)
+from classifier.localise import (DECODE_VERSION, STRIDE, Localiser, _best_quad, completed, decode_heatmaps,
+                                 order_corners, found_outline, plausible, quad_mask, rectify, to_input)
 from classifier.synth.augment import random_background, simulate_capture
 from classifier.synth.demo import DOC_TYPES, render_document
 from classifier.training.metrics import localisation_metrics, polygon_iou
@@ -243,6 +243,54 @@ def test_a_document_photographed_from_far_away_is_found_in_a_corner_window(local
         found.append(result.found and polygon_iou(result.quad, quad) > 0.8)
     assert localiser.decode >= 4 and not any(seen_by_3)
     assert sum(found) >= 3, found
+
+
+def _card(aspect: float, long_side: float, degrees: float, centre) -> np.ndarray:
+    """A document's clockwise corners, ``aspect`` (long / short) lying across, turned by ``degrees``."""
+    w, h = long_side, long_side / aspect
+    a = np.radians(degrees)
+    turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    return np.array([[-w, -h], [w, -h], [w, h], [-w, h]]) / 2 @ turn.T + centre
+
+
+@pytest.mark.parametrize("aspect, outside", [(85.6 / 54, (1, 2)), (125 / 88, (2, 3)), (85.6 / 54, (3, 0))])
+def test_corners_outside_the_photo_are_slid_back_to_a_documents_shape(aspect, outside):
+    """The network guesses the corners it cannot see too close to the photo; their sides' directions
+    show in it, and a document's shape (ID-1, ID-3) says how far they run."""
+    true = order_corners(_card(aspect, 500, 8, (320, 240)))
+    shift = {(1, 2): (250, 0), (2, 3): (0, 180), (3, 0): (-250, 0)}[outside]
+    true = true + shift
+    assert [k for k in range(4) if not (0 <= true[k, 0] <= 640 and 0 <= true[k, 1] <= 480)] == sorted(outside)
+    guessed = true.copy()
+    for k in outside:  # each outside corner 4% closer to its neighbour inside the photo, as the network's are
+        inside = next(j for j in ((k - 1) % 4, (k + 1) % 4) if j not in outside)
+        guessed[k] = true[inside] + 0.96 * (true[k] - true[inside])
+    assert np.abs(guessed - true).max() > 10
+    assert np.abs(completed(guessed, (640, 480)) - true).max() < 3
+
+
+def test_outlines_without_two_corners_outside_the_photo_stay_as_found():
+    in_frame = order_corners(_card(85.6 / 54, 300, 10, (320, 240)) * [1, 1.3] - [0, 70])  # not a card's shape
+    one_out = order_corners(_card(85.6 / 54, 400, 20, (500, 300)))
+    filling = order_corners(_card(125 / 88, 900, 0, (320, 240)))  # every corner just past the border
+    for quad in (in_frame, one_out, filling):
+        assert np.array_equal(completed(quad, (640, 480)), quad)
+
+
+def test_partly_out_of_frame_captures_are_outlined_closer_to_the_truth(localiser):
+    """Decoding 5 against 4 on simulated captures with one or two corners outside the photo."""
+    read_by_4 = Localiser(localiser.config | {"decode": 4}, localiser.forward)
+    keys, truths, by_4, by_5 = list(DOC_TYPES), [], [], []
+    for i in range(16):
+        rng = np.random.default_rng([5151, i])
+        img, quad = simulate_capture(render_document(keys[i % len(keys)], rng), rng, framing="partial")
+        truths.append(quad)
+        by_4.append(read_by_4.locate(img).quad)
+        by_5.append(localiser.locate(img).quad)
+    assert localiser.decode >= 5
+    assert sum(not np.array_equal(a, b) for a, b in zip(by_4, by_5)) >= 8
+    m4, m5 = localisation_metrics(by_4, truths), localisation_metrics(by_5, truths)
+    assert m5["mean_iou"] > m4["mean_iou"], (m4, m5)
 
 
 def test_plain_image_is_not_a_document(localiser):
