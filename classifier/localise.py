@@ -330,7 +330,7 @@ class Localiser:
         if not found.found and self.decode >= 4:
             found = self._locate_far(img) or found
         if found.found and self.decode >= 5:
-            found = replace(found, quad=completed(found.quad, img.size).round(1))
+            found = replace(found, quad=order_corners(completed(found.quad, img.size)).round(1))
         return found
 
     def _locate_far(self, img: Image.Image) -> Localisation | None:

@@ -289,6 +289,7 @@ def test_partly_out_of_frame_captures_are_outlined_closer_to_the_truth(localiser
         by_5.append(localiser.locate(img).quad)
     assert localiser.decode >= 5
     assert sum(not np.array_equal(a, b) for a, b in zip(by_4, by_5)) >= 8
+    assert all(np.array_equal(order_corners(q), q) for q in by_5 if q is not None)
     m4, m5 = localisation_metrics(by_4, truths), localisation_metrics(by_5, truths)
     assert m5["mean_iou"] > m4["mean_iou"], (m4, m5)
 
