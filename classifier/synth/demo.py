@@ -28,13 +28,12 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
+from classifier.localise import ID_ASPECT, PASSPORT_ASPECT
 from classifier.synth.augment import simulate_capture
 
 RGB = tuple[int, int, int]
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels
 WIDTH = 640  # rendered width in pixels
-ID_ASPECT = 85.6 / 54  # ID-1 card
-PASSPORT_ASPECT = 125 / 88  # ID-3 passport data page
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
 
